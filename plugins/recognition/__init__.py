@@ -1,0 +1,1 @@
+"""Video recognition plugin of vidft (scope ``recognition``)."""
