@@ -13,6 +13,9 @@ HERE = osp.dirname(osp.abspath(__file__))
 # Entry-point name (the scope users write) -> (package name, folder).
 TASK_PLUGINS = {
     'recognition': ('vidft_recognition', 'plugins/recognition'),
+    'vsr': ('vidft_vsr', 'plugins/vsr'),
+    'interpolation': ('vidft_interpolation', 'plugins/interpolation'),
+    'stylization': ('vidft_stylization', 'plugins/stylization'),
 }
 
 
@@ -51,8 +54,11 @@ setup(
     include_package_data=True,
     install_requires=read_requirements('runtime.txt'),
     extras_require={
-        'tests': read_requirements('tests.txt'),
+        'demo': read_requirements('demo.txt'),
         'optional': read_requirements('optional.txt'),
+        'tests': (read_requirements('tests.txt') +
+                  read_requirements('demo.txt') +
+                  read_requirements('optional.txt')),
     },
     entry_points={
         'console_scripts': ['vidft = vidft.cli:main'],

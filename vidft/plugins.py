@@ -91,10 +91,13 @@ def discover(refresh: bool = False) -> Dict[str, PluginInfo]:
             continue
         found[info.name] = info
 
+    # Loaded and failed plugins keep their state: a module cannot be
+    # un-imported. The others follow the current VIDFT_DISABLE_PLUGINS.
     disabled = disabled_names()
     for name, info in found.items():
-        if _plugins is not None and name in _plugins:
-            found[name] = _plugins[name]
+        previous = (_plugins or {}).get(name)
+        if previous is not None and previous.status in ('loaded', 'failed'):
+            found[name] = previous
         elif name in disabled:
             info.status = 'disabled'
     _plugins = found
@@ -135,8 +138,6 @@ def load_plugin(name: str) -> PluginInfo:
         info.status = 'failed'
         info.error = f'{type(exc).__name__}: {exc}'
         info.traceback = traceback.format_exc()
-        logger.warning("plugin '%s' from %s %s failed to load: %s", name,
-                       info.distribution, info.version, info.error)
         raise PluginError(name, f"plugin '{name}' ({info.distribution} "
                           f'{info.version}) failed to load: {info.error}'
                           ) from exc
@@ -163,8 +164,9 @@ def load_all() -> List[PluginInfo]:
         if info.status == 'not loaded':
             try:
                 load_plugin(name)
-            except PluginError:
-                pass
+            except PluginError as exc:
+                # Reported here because load_all() does not re-raise.
+                logger.warning('%s', exc)
     return list(discover().values())
 
 

@@ -219,7 +219,7 @@ TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, ['vidft.data.transforms'])
 METRICS = _child('metric', MMENGINE_METRICS, ['vidft.evaluation'])
 EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR)
 HOOKS = _child('hook', MMENGINE_HOOKS,
-               ['vidft.engine.hooks', 'vidft.finetune.hooks'])
+               ['vidft.engine.hooks', 'vidft.finetune.hooks', 'vidft.data.hooks'])
 LOOPS = _child('loop', MMENGINE_LOOPS)
 OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS)
 OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS)
@@ -303,6 +303,15 @@ def scoped_registries(scope: str,
                            locations=locations.get(key, []))
         for key, parent in REGISTRIES.items()
     }
+    # mmengine's root registries resolve 'scope.Name' through their direct
+    # children only. Listing the plugin registry there as well lets code
+    # that builds from mmengine's roots without a default scope (BaseModel
+    # building its data preprocessor, BaseDataset building its pipeline)
+    # find plugin components. The plugin registry's parent stays vidft's.
+    for child in children.values():
+        root = child.parent.parent if child.parent is not None else None
+        if root is not None:
+            root._children.setdefault(scope, child)
     _scoped[scope] = SimpleNamespace(**children)
     return _scoped[scope]
 
@@ -318,8 +327,10 @@ def drop_scope(scope: str) -> None:
         return
     for registry in vars(namespace).values():
         parent = registry.parent
-        if parent is not None and parent._children.get(scope) is registry:
-            del parent._children[scope]
+        root = parent.parent if parent is not None else None
+        for holder in (parent, root):
+            if holder is not None and holder._children.get(scope) is registry:
+                del holder._children[scope]
 
 
 def count_components(scope: str) -> Dict[str, int]:

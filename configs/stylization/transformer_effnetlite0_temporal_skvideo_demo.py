@@ -1,0 +1,28 @@
+# Temporal fine-tuning of the per-frame model of
+# transformer_effnetlite0_perframe_skvideo_demo.py: the same data, losses and
+# held-out video, plus the temporal loss between the output at t and the
+# output at t-1 warped by the DIS optical flow of the input frames
+# (non-occluded pixels only). Train the per-frame model first:
+#   vidft train configs/stylization/transformer_effnetlite0_perframe_skvideo_demo.py
+#   vidft train configs/stylization/transformer_effnetlite0_temporal_skvideo_demo.py
+# The validation of both runs reports stylization/warping_error (0-255 grey
+# levels) and stylization/style_loss on the same 15 frame pairs of bikes.mp4.
+_base_ = ['./transformer_effnetlite0_perframe_skvideo_demo.py']
+
+# The per-frame checkpoint; load_from keeps the architecture of the base
+# config, so the keys match exactly.
+load_from = ('work_dirs/transformer_effnetlite0_perframe_skvideo_demo/'
+             'iter_200.pth')
+
+model = dict(temporal_weight=1e4)
+
+train_dataloader = dict(dataset=dict(with_flow=True))
+
+_max_iters = 100
+train_cfg = dict(max_iters=_max_iters, val_interval=_max_iters)
+optim_wrapper = dict(optimizer=dict(lr=5e-4))
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=_max_iters, by_epoch=False,
+         eta_min=5e-5)
+]
+default_hooks = dict(checkpoint=dict(interval=_max_iters))

@@ -1,0 +1,262 @@
+"""Frame-rate up-conversion of whole videos with an interpolation model."""
+import logging
+import os
+import os.path as osp
+from fractions import Fraction
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
+
+import av
+import numpy as np
+import torch
+from mmengine.config import Config
+from tqdm import tqdm
+
+from vidft.data.video import open_video
+from vidft.registry import MODELS
+
+from .converters import load_interpolation_weights
+from .datasets.scene_cut import DEFAULT_CUT_THRESHOLD, SceneCutDetector
+from .datasets.video_tuples import list_images
+from .datasets.transforms import read_rgb_image
+from .registry import INFERENCERS
+
+logger = logging.getLogger(__name__)
+
+#: Frames decoded per request from the input video.
+READ_CHUNK = 16
+
+#: Frame rate assumed for a folder of frames, which stores none.
+FOLDER_FPS = Fraction(25)
+
+_DEFAULT_OPTIONS: Dict[str, Any] = dict(
+    scene_cut_threshold=DEFAULT_CUT_THRESHOLD,
+    codec='libx264',
+    crf=18,
+    show_progress=True,
+    fps=None,
+    max_batch=4,
+)
+
+
+def _read_frames(input_path: str) -> Tuple[Iterator[np.ndarray], int, Fraction]:
+    """Open a video or frame folder; return a frame iterator, its length and fps."""
+    if osp.isdir(input_path):
+        paths = list_images(input_path)
+        if not paths:
+            raise FileNotFoundError(f'no images found in the folder {input_path!r}')
+        return (read_rgb_image(p) for p in paths), len(paths), FOLDER_FPS
+
+    reader = open_video(input_path)
+    total = len(reader)
+    fps = Fraction(reader.fps).limit_denominator(1001)
+
+    def frames() -> Iterator[np.ndarray]:
+        with reader:
+            for start in range(0, total, READ_CHUNK):
+                yield from reader.get(list(range(start, min(start + READ_CHUNK, total))))
+
+    return frames(), total, fps
+
+
+def _check_options(options: Dict[str, Any]) -> None:
+    unknown = set(options) - set(_DEFAULT_OPTIONS)
+    if unknown:
+        raise TypeError(f'unknown options {sorted(unknown)}; valid options: '
+                        f'{sorted(_DEFAULT_OPTIONS)}')
+
+
+def _check_factor(factor: Any) -> int:
+    if isinstance(factor, bool) or int(factor) != factor or factor < 1:
+        raise ValueError(f'expected an integer factor >= 1, got {factor!r}')
+    return int(factor)
+
+
+class _VideoWriter:
+    """Encode RGB frames to a video file with PyAV, one at a time."""
+
+    def __init__(self, path: str, fps: Fraction, height: int, width: int, codec: str,
+                 crf: int) -> None:
+        if codec not in av.codecs_available:
+            raise ValueError(f'expected a video codec that this PyAV build provides, got '
+                             f"{codec!r}; try codec='mpeg4' or codec='libx264'")
+        # 4:2:0 chroma needs even sizes, and libx264 keeps odd sizes in 4:4:4.
+        even = height % 2 == 0 and width % 2 == 0
+        if codec != 'libx264' and not even:
+            raise ValueError(f'expected an even frame size for codec {codec!r}, got '
+                             f"{width}x{height}; use codec='libx264'")
+        self.container = av.open(path, mode='w')
+        self.stream = self.container.add_stream(codec, rate=fps)
+        self.stream.width, self.stream.height = width, height
+        self.stream.pix_fmt = 'yuv420p' if even else 'yuv444p'
+        if codec == 'libx264':
+            self.stream.options = {'crf': str(crf)}
+
+    def write(self, frame: np.ndarray) -> None:
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format='rgb24')
+        for packet in self.stream.encode(video_frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+
+@INFERENCERS.register_module()
+class InterpolationInferencer:
+    """Raise the frame rate of a video by an integer factor.
+
+    Between every two input frames the model predicts ``factor - 1`` frames
+    at the timesteps ``1 / factor, ..., (factor - 1) / factor``. The last
+    input frame is repeated ``factor - 1`` times, so the output has
+    ``factor`` times the frames at ``factor`` times the frame rate and keeps
+    the duration. Where a scene cut lies between two frames
+    (see :mod:`vidft_interpolation.datasets.scene_cut`) the earlier frame is
+    repeated instead of interpolated. Frames of any size are padded to the
+    model's size divisor and cropped back. Frames are read, interpolated
+    and written one pair at a time, so memory does not grow with the video.
+
+    Args:
+        config: Path of a vidft config, or a loaded ``Config``, whose
+            ``model`` is an interpolation model.
+        checkpoint: Weights to load (a vidft checkpoint or a RIFE v4.6
+            ``flownet.pkl``), or None to keep the model's own initialisation
+            (the parameter-free baselines need none).
+        device: Torch device to run on.
+        factor: Default frame-rate factor of :meth:`__call__`.
+        **default_options: Defaults for the options of :meth:`__call__`;
+            ``vidft infer`` passes the extra keys of the config's
+            ``inferencer`` dict here.
+    """
+
+    def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None,
+                 device: str = 'cpu', factor: int = 2, **default_options: Any) -> None:
+        _check_options(default_options)
+        self.factor = _check_factor(factor)
+        self.default_options = {**_DEFAULT_OPTIONS, **default_options}
+        cfg = Config.fromfile(config) if isinstance(config, str) else config
+        if 'model' not in cfg:
+            raise KeyError(f"expected a 'model' entry in the config {config!r}")
+        self.device = torch.device(device)
+        self.model = MODELS.build(cfg.model)
+        if checkpoint is not None:
+            self.load_report = load_interpolation_weights(self.model, checkpoint)
+        else:
+            self.model.init_weights()
+            self.load_report = None
+            if any(True for _ in self.model.parameters()):
+                logger.warning('no checkpoint given: %s runs with the weights of its '
+                               'init_weights()', type(self.model).__name__)
+        self.model.to(self.device).eval()
+
+    def _interpolate(self, frame0: np.ndarray, frame1: np.ndarray, factor: int,
+                     max_batch: int) -> np.ndarray:
+        pair = torch.from_numpy(np.stack((frame0, frame1))).permute(0, 3, 1, 2)
+        pair = pair.to(self.device).float().div_(255.0)
+        timesteps = torch.arange(1, factor, dtype=torch.float32, device=self.device) / factor
+        outputs = []
+        for chunk in timesteps.split(max_batch):
+            inputs = pair.unsqueeze(0).expand(len(chunk), -1, -1, -1, -1)
+            pred = self.model.predict_frames(inputs, chunk)
+            frames = pred.clamp(0, 1).mul(255).round().byte()
+            outputs.append(frames.permute(0, 2, 3, 1).cpu().numpy())
+        return np.concatenate(outputs)
+
+    def __call__(self, input_path: str, out_path: Optional[str] = None,
+                 factor: Optional[int] = None, *, out: Optional[str] = None,
+                 **options: Any) -> Dict[str, Any]:
+        """Write ``input_path`` with ``factor`` times the frames to ``out_path``.
+
+        ``out`` is another name for ``out_path``, the one ``vidft infer``
+        uses; pass exactly one of them. ``factor`` defaults to the one given
+        to ``__init__``. The options, with defaults from ``__init__``, are:
+
+        * ``scene_cut_threshold``: grey levels; None disables the check;
+        * ``codec``: a PyAV codec, default ``'libx264'``;
+        * ``crf``: libx264 quality, lower is better, default 18;
+        * ``show_progress``: a tqdm bar on stderr, default True;
+        * ``max_batch``: intermediate frames predicted per forward pass,
+          default 4, which bounds memory for large factors;
+        * ``fps``: input frame rate, overriding the video's (25 for a frame
+          folder when unset).
+
+        Returns a summary: input and output frame counts, output fps, the
+        pairs interpolated and those repeated at a scene cut.
+        """
+        _check_options(options)
+        settings = {**self.default_options, **options}
+        factor = self.factor if factor is None else _check_factor(factor)
+        max_batch = settings['max_batch']
+        if isinstance(max_batch, bool) or int(max_batch) != max_batch or max_batch < 1:
+            raise ValueError(f'expected an integer max_batch >= 1, got {max_batch!r}')
+        if (out_path is None) == (out is None):
+            raise ValueError(f'expected exactly one output path (out_path or out), got '
+                             f'out_path={out_path!r} and out={out!r}; frame '
+                             'interpolation always writes a video')
+        out_path = out_path if out_path is not None else out
+
+        frames, total, fps = _read_frames(input_path)
+        if settings['fps'] is not None:
+            fps = Fraction(settings['fps']).limit_denominator(1001)
+        out_dir = osp.dirname(osp.abspath(out_path))
+        os.makedirs(out_dir, exist_ok=True)
+        threshold = settings['scene_cut_threshold']
+        detector = SceneCutDetector(threshold) if threshold is not None else None
+
+        writer = None
+        previous = None
+        summary = dict(input_frames=0, output_frames=0, output_fps=float(fps * factor),
+                       interpolated_pairs=0, scene_cuts=0)
+        progress = tqdm(total=total, unit='frame', disable=not settings['show_progress'])
+        try:
+            with torch.no_grad():
+                for frame in frames:
+                    if writer is None:
+                        writer = _VideoWriter(out_path, fps * factor, frame.shape[0],
+                                              frame.shape[1], settings['codec'],
+                                              settings['crf'])
+                    cut = detector.update(frame) if detector is not None else False
+                    if previous is not None:
+                        if previous.shape != frame.shape:
+                            raise ValueError(f'expected frames of one size in '
+                                             f'{input_path!r}, got {previous.shape} and '
+                                             f'{frame.shape}')
+                        writer.write(previous)
+                        if cut:
+                            middle = [previous] * (factor - 1)
+                            summary['scene_cuts'] += 1
+                        elif factor > 1:
+                            middle = self._interpolate(previous, frame, factor,
+                                                       settings['max_batch'])
+                            summary['interpolated_pairs'] += 1
+                        else:
+                            middle = []
+                        for item in middle:
+                            writer.write(item)
+                        summary['output_frames'] += 1 + len(middle)
+                    previous = frame
+                    summary['input_frames'] += 1
+                    progress.update(1)
+                if previous is not None:
+                    for _ in range(factor):
+                        writer.write(previous)
+                    summary['output_frames'] += factor
+        finally:
+            progress.close()
+            if writer is not None:
+                writer.close()
+        if previous is None:
+            raise ValueError(f'no frames could be read from {input_path!r}')
+        logger.info('wrote %s: %d frames at %.3f fps from %d frames (%d pairs '
+                    'interpolated, %d scene cuts repeated)', out_path,
+                    summary['output_frames'], summary['output_fps'],
+                    summary['input_frames'], summary['interpolated_pairs'],
+                    summary['scene_cuts'])
+        return summary
+
+    @staticmethod
+    def format_result(summary: Dict[str, Any]) -> str:
+        """Describe the summary of :meth:`__call__` in one line."""
+        return (f"{summary['input_frames']} frames in, {summary['output_frames']} frames "
+                f"out at {summary['output_fps']:g} fps; {summary['interpolated_pairs']} "
+                f"pairs interpolated, {summary['scene_cuts']} scene cuts repeated")

@@ -1,0 +1,144 @@
+"""RIFE-style interpolation model: intermediate flows, fusion and refinement."""
+import math
+from typing import List, Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..registry import MODELS
+from .base import BaseInterpolator
+from .ifnet import ConvLReLU, IntermediateFlowNet, swap_flows
+
+
+#: Lower and upper bound of the fusion mask, so that the timestep-weighted
+#: fusion never divides zero by zero at t = 0 or t = 1.
+MASK_EPS = 1e-6
+
+# Refinement input: both frames, both warped frames, mask logit, 4 flow channels.
+REFINE_INPUTS = 3 + 3 + 3 + 3 + 1 + 4
+
+
+class RefineUNet(nn.Module):
+    """A two-level U-Net that predicts a residual in [-1, 1] for the fused frame."""
+
+    #: Frame height and width must be multiples of this.
+    size_divisor = 4
+
+    def __init__(self, channels: int = 32) -> None:
+        super().__init__()
+        c = channels
+        self.enc0 = nn.Sequential(ConvLReLU(REFINE_INPUTS, c), ConvLReLU(c, c))
+        self.enc1 = nn.Sequential(ConvLReLU(c, 2 * c, stride=2), ConvLReLU(2 * c, 2 * c))
+        self.enc2 = nn.Sequential(ConvLReLU(2 * c, 4 * c, stride=2), ConvLReLU(4 * c, 4 * c))
+        self.up1 = nn.ConvTranspose2d(4 * c, 2 * c, 4, 2, 1)
+        self.dec1 = ConvLReLU(4 * c, 2 * c)
+        self.up0 = nn.ConvTranspose2d(2 * c, c, 4, 2, 1)
+        self.dec0 = ConvLReLU(2 * c, c)
+        self.out = nn.Conv2d(c, 3, 3, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        skip0 = self.enc0(x)
+        skip1 = self.enc1(skip0)
+        bottom = self.enc2(skip1)
+        up1 = self.dec1(torch.cat((self.up1(bottom), skip1), dim=1))
+        up0 = self.dec0(torch.cat((self.up0(up1), skip0), dim=1))
+        return torch.tanh(self.out(up0))
+
+
+def fuse(warped0: Tensor, warped1: Tensor, mask_logit: Tensor, timestep: Tensor,
+         timestep_prior: bool) -> Tensor:
+    """Blend the two warped frames with the fusion mask.
+
+    The weight of ``warped0`` is ``m = sigmoid(mask_logit)``. With
+    ``timestep_prior`` it becomes ``(1 - t) m / ((1 - t) m + t (1 - m))``.
+    Then only ``warped0`` counts at ``t = 0`` and only ``warped1`` at
+    ``t = 1``, whatever the mask.
+    """
+    weight0 = torch.sigmoid(mask_logit.float())
+    if timestep_prior:
+        weight0 = weight0.clamp(MASK_EPS, 1.0 - MASK_EPS)
+        t = timestep.float().view(-1, 1, 1, 1)
+        share0 = (1.0 - t) * weight0
+        weight0 = share0 / (share0 + t * (1.0 - weight0))
+    return weight0 * warped0.float() + (1.0 - weight0) * warped1.float()
+
+
+@MODELS.register_module()
+class RIFE(BaseInterpolator):
+    """Intermediate-flow interpolation in the style of RIFE.
+
+    The flow network (:class:`IntermediateFlowNet`) estimates F_t->0,
+    F_t->1 and a fusion mask coarse to fine; the frames are warped backward
+    with ``grid_sample`` and fused; an optional U-Net adds a residual.
+
+    Args:
+        flow_channels: Width of each IFBlock, coarsest first.
+        scales: Downscaling factor of each IFBlock.
+        num_convs: Residual convolutions per IFBlock.
+        refine_channels: Width of the refinement U-Net, or None for none
+            (as in the public RIFE v4 models).
+        timestep_prior: Weight the fusion mask by the timestep and scale the
+            residual by ``4 t (1 - t)``, so that ``t = 0`` and ``t = 1``
+            return the warped input frames. Keep False for RIFE v4 weights,
+            which were trained without it.
+        ensemble: Average the estimate of the swapped frame pair at
+            ``1 - t`` in every block and in the refinement, which makes the
+            output symmetric under swapping the frames at twice the cost.
+        pretrained: Optional path of weights loaded by :meth:`init_weights`,
+            a vidft checkpoint or a RIFE v4.6 ``flownet.pkl`` (see
+            :func:`vidft_interpolation.converters.load_interpolation_weights`).
+        pixel_loss, census_loss, data_preprocessor, init_cfg: See
+            :class:`BaseInterpolator`.
+    """
+
+    def __init__(self,
+                 flow_channels: Sequence[int] = (192, 128, 96, 64),
+                 scales: Sequence[int] = (8, 4, 2, 1),
+                 num_convs: int = 8,
+                 refine_channels: Optional[int] = 32,
+                 timestep_prior: bool = True,
+                 ensemble: bool = False,
+                 pretrained: Optional[str] = None,
+                 pixel_loss: Optional[dict] = None,
+                 census_loss: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        super().__init__(pixel_loss=pixel_loss, census_loss=census_loss,
+                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.flow_net = IntermediateFlowNet(flow_channels, scales, num_convs, ensemble)
+        self.refine = RefineUNet(refine_channels) if refine_channels else None
+        self.timestep_prior = timestep_prior
+        self.ensemble = ensemble
+        self.pretrained = pretrained
+
+    @property
+    def size_divisor(self) -> int:  # type: ignore[override]
+        divisor = self.flow_net.size_divisor
+        if self.refine is not None:
+            divisor = math.lcm(divisor, self.refine.size_divisor)
+        return divisor
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if self.pretrained:
+            from ..converters import load_interpolation_weights
+            load_interpolation_weights(self, self.pretrained)
+
+    def interpolate(self, frame0: Tensor, frame1: Tensor, timestep: Tensor) -> Tensor:
+        flow, mask, warped0, warped1 = self.flow_net(frame0, frame1, timestep)
+        fused = fuse(warped0, warped1, mask, timestep, self.timestep_prior)
+        if self.refine is None:
+            return fused.clamp(0.0, 1.0)
+
+        dtype = warped0.dtype
+        refine_in = torch.cat((frame0, frame1, warped0, warped1,
+                               mask.to(dtype), flow.to(dtype)), dim=1)
+        residual = self.refine(refine_in).float()
+        if self.ensemble:
+            swapped_in = torch.cat((frame1, frame0, warped1, warped0,
+                                    -mask.to(dtype), swap_flows(flow).to(dtype)), dim=1)
+            residual = (residual + self.refine(swapped_in).float()) / 2
+        if self.timestep_prior:
+            t = timestep.float().view(-1, 1, 1, 1)
+            residual = residual * (4.0 * t * (1.0 - t))
+        return (fused + residual).clamp(0.0, 1.0)

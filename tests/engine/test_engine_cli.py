@@ -1,0 +1,125 @@
+"""``vidft train`` / ``vidft test`` and the option parsing they share with
+tools/train.py and tools/test.py."""
+import argparse
+import os
+import pickle
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import engine_toy  # noqa: F401  registers the toy components
+from vidft.cli import main
+from vidft.cli import test as test_command
+from vidft.cli import train as train_command
+from vidft.engine import CheckpointLoadError
+
+CONFIG = textwrap.dedent("""
+    custom_imports = dict(imports=['engine_toy'], allow_failed_imports=False)
+    default_scope = 'vidft'
+    model = dict(type='EngineToyNet')
+    train_dataloader = dict(
+        dataset=dict(type='EngineToyDataset', length=8),
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        collate_fn=dict(type='default_collate'),
+        batch_size=2,
+        num_workers=0)
+    test_dataloader = dict(
+        dataset=dict(type='EngineToyDataset', length=6, seed=1),
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        collate_fn=dict(type='default_collate'),
+        batch_size=3,
+        num_workers=0)
+    train_cfg = dict(type='IterBasedTrainLoop', max_iters=8)
+    test_cfg = dict(type='TestLoop')
+    test_evaluator = dict(type='EngineToyAccuracy')
+    optim_wrapper = dict(
+        type='OptimWrapper', optimizer=dict(type='SGD', lr=0.05))
+    default_hooks = dict(
+        checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2))
+    log_processor = dict(by_epoch=False)
+    log_level = 'WARNING'
+""")
+
+
+def _parse(module, argv):
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+@pytest.mark.parametrize('argv, expected', [
+    (['cfg.py'], None),
+    (['cfg.py', '--resume'], 'auto'),
+    (['cfg.py', '--resume', 'auto'], 'auto'),
+    (['cfg.py', '--resume', 'work/iter_4.pth'], 'work/iter_4.pth'),
+])
+def test_train_resume_option(argv, expected) -> None:
+    assert _parse(train_command, argv).resume == expected
+
+
+def test_train_options_parse() -> None:
+    args = _parse(train_command, [
+        'cfg.py', '--work-dir', 'out', '--amp', '--seed', '3',
+        '--deterministic', '--launcher', 'slurm', '--cfg-options',
+        'train_cfg.max_iters=2', 'optim_wrapper.optimizer.lr=0.1'])
+
+    assert (args.work_dir, args.amp, args.seed, args.deterministic) == (
+        'out', True, 3, True)
+    assert args.launcher == 'slurm'
+    assert args.cfg_options == ['train_cfg.max_iters=2',
+                                'optim_wrapper.optimizer.lr=0.1']
+    with pytest.raises(SystemExit):
+        _parse(train_command, ['cfg.py', '--launcher', 'mpi'])
+
+
+def test_dump_metric_appended() -> None:
+    from mmengine.config import Config
+
+    cfg = Config(dict(test_evaluator=dict(type='EngineToyAccuracy')))
+    test_command.add_dump_metric(cfg, 'out/predictions.pkl')
+    assert [m['type'] for m in cfg.test_evaluator] == [
+        'EngineToyAccuracy', 'DumpResults']
+    with pytest.raises(ValueError, match='.pkl'):
+        test_command.add_dump_metric(cfg, 'predictions.json')
+
+
+def test_train_then_test_end_to_end(tmp_path: Path) -> None:
+    config = tmp_path / 'toy_cli.py'
+    config.write_text(CONFIG)
+    work_dir = tmp_path / 'work'
+
+    status = main(['train', str(config), '--work-dir', str(work_dir),
+                   '--cfg-options', 'train_cfg.max_iters=4', '--seed', '7'])
+    assert status == 0
+    checkpoint = work_dir / 'iter_4.pth'
+    assert checkpoint.is_file()
+
+    dump = tmp_path / 'predictions.pkl'
+    status = main(['test', str(config), str(checkpoint), '--work-dir',
+                   str(tmp_path / 'test_work'), '--dump', str(dump)])
+    assert status == 0
+    with open(dump, 'rb') as file:
+        predictions = pickle.load(file)  # written by this test just above
+    assert len(predictions) == 6
+    assert {'pred', 'label'} <= set(predictions[0])
+
+
+def test_test_command_rejects_code_in_checkpoint(tmp_path: Path) -> None:
+    config = tmp_path / 'toy_cli.py'
+    config.write_text(CONFIG)
+    marker = tmp_path / 'code_ran'
+
+    class RunsShellCommand:
+
+        def __reduce__(self):
+            return (os.system, (f'touch {marker}', ))
+
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'payload': RunsShellCommand()}, evil)
+
+    with pytest.raises(CheckpointLoadError, match='evil.pth'):
+        main(['test', str(config), str(evil), '--work-dir',
+              str(tmp_path / 'work')])
+    assert not marker.exists()

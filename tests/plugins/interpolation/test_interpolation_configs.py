@@ -1,0 +1,28 @@
+"""The interpolation configs load and build their models."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from vidft.registry import MODELS
+
+CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs', 'interpolation')
+
+
+@pytest.mark.parametrize('name', ['rife_v46.py', 'frame_averaging.py',
+                                  'rife_small_scratch_demo.py'])
+def test_config_builds_model(name):
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
+    assert cfg.inferencer.type == 'interpolation.InterpolationInferencer'
+    model = MODELS.build(cfg.model).eval()
+    with torch.no_grad():
+        pred = model(torch.rand(1, 2, 3, 20, 30))
+    assert pred.shape == (1, 3, 20, 30)
+
+
+def test_rife_v46_config_matches_release_size():
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, 'rife_v46.py'))
+    model = MODELS.build(cfg.model)
+    assert model.size_divisor == 32
+    assert model.refine is None

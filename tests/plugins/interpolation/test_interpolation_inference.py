@@ -1,0 +1,143 @@
+"""Tests of the video inferencer: frame counts, fps, odd sizes and scene cuts."""
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+from vidft.registry import INFERENCERS
+from vidft_interpolation.inference import InterpolationInferencer
+
+HEIGHT, WIDTH = 37, 51  # odd on purpose
+
+
+def moving_square(index: int, background: int) -> np.ndarray:
+    frame = np.full((HEIGHT, WIDTH, 3), background, np.uint8)
+    frame[10:20, 4 + 2 * index:14 + 2 * index] = 250
+    return frame
+
+
+def write_video(path: str, frames, fps: int = 10) -> None:
+    with av.open(path, mode='w') as container:
+        stream = container.add_stream('libx264', rate=fps)
+        stream.width, stream.height = WIDTH, HEIGHT
+        stream.pix_fmt = 'yuv444p'
+        stream.options = {'crf': '0'}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def read_video(path: str):
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate
+        frames = [f.to_ndarray(format='rgb24') for f in container.decode(video=0)]
+    return frames, rate
+
+
+@pytest.fixture(scope='module')
+def clip_with_cut(tmp_path_factory):
+    """Six frames of a dark shot, then four of a bright shot (cut before frame 6)."""
+    frames = [moving_square(i, 20) for i in range(6)] + [moving_square(i, 200) for i in range(4)]
+    path = str(tmp_path_factory.mktemp('video') / 'clip.mp4')
+    write_video(path, frames)
+    return path, frames
+
+
+def averaging_config() -> Config:
+    return Config(dict(model=dict(type='interpolation.FrameAveraging'),
+                       inferencer=dict(type='interpolation.InterpolationInferencer')))
+
+
+@pytest.mark.parametrize('factor', [2, 3])
+def test_frame_count_fps_and_size(clip_with_cut, tmp_path, factor):
+    source, frames = clip_with_cut
+    inferencer = InterpolationInferencer(averaging_config(), None, 'cpu')
+    out = str(tmp_path / f'x{factor}.mp4')
+
+    summary = inferencer(source, out, factor=factor, show_progress=False, crf=0)
+
+    written, rate = read_video(out)
+    assert len(written) == factor * len(frames)
+    assert rate == Fraction(10 * factor)
+    assert written[0].shape == (HEIGHT, WIDTH, 3)
+    assert summary['scene_cuts'] == 1
+    assert summary['interpolated_pairs'] == len(frames) - 2
+
+
+def test_scene_cut_repeats_frame(clip_with_cut, tmp_path):
+    source, frames = clip_with_cut
+    inferencer = InterpolationInferencer(averaging_config(), None, 'cpu')
+    out = str(tmp_path / 'x2.mp4')
+    inferencer(source, out, factor=2, show_progress=False, crf=0)
+    written, _ = read_video(out)
+    as_int = [frame.astype(np.int16) for frame in written]
+
+    # Between frames 0 and 1 the average is written; across the cut
+    # (frames 5 and 6) frame 5 is repeated.
+    average = (frames[0].astype(np.int16) + frames[1]) / 2
+    assert np.abs(as_int[1] - average).mean() < 3
+    assert np.abs(as_int[11] - frames[5]).mean() < 3
+    assert np.abs(as_int[11] - (frames[5].astype(np.int16) + frames[6]) / 2).mean() > 30
+
+    no_detection = str(tmp_path / 'no_cut.mp4')
+    inferencer(source, no_detection, factor=2, show_progress=False, crf=0,
+               scene_cut_threshold=None)
+    blended, _ = read_video(no_detection)
+    assert np.abs(blended[11].astype(np.int16) - frames[5]).mean() > 30
+
+
+def test_rife_model_on_odd_frames(clip_with_cut, tmp_path):
+    source, frames = clip_with_cut
+    cfg = Config(dict(model=dict(type='interpolation.RIFE', flow_channels=(8, 8),
+                                 scales=(2, 1), num_convs=1, refine_channels=4)))
+    inferencer = INFERENCERS.build(dict(type='interpolation.InterpolationInferencer',
+                                        config=cfg, checkpoint=None, device='cpu'))
+    out = str(tmp_path / 'rife.mp4')
+    summary = inferencer(source, out, factor=4, show_progress=False)
+    written, _ = read_video(out)
+    assert len(written) == 4 * len(frames)
+    assert summary['output_fps'] == 40.0
+
+
+def test_unknown_option_rejected(clip_with_cut, tmp_path):
+    inferencer = InterpolationInferencer(averaging_config(), None, 'cpu')
+    with pytest.raises(TypeError, match='scale'):
+        inferencer(clip_with_cut[0], str(tmp_path / 'x.mp4'), scale=2)
+    with pytest.raises(ValueError, match='factor'):
+        inferencer(clip_with_cut[0], str(tmp_path / 'x.mp4'), factor=1.5)
+
+
+def test_cli_calling_convention(clip_with_cut, tmp_path):
+    # vidft infer builds with the inferencer dict's extra keys and calls with out=.
+    inferencer = InterpolationInferencer(config=averaging_config(), checkpoint=None,
+                                         device='cpu', factor=3, show_progress=False)
+    out = str(tmp_path / 'cli.mp4')
+    summary = inferencer(clip_with_cut[0], out=out)
+    assert summary['output_frames'] == 3 * len(clip_with_cut[1])
+    assert '30 fps' in inferencer.format_result(summary)
+    with pytest.raises(ValueError, match='exactly one output path'):
+        inferencer(clip_with_cut[0])
+
+
+def test_frame_folder_input(clip_with_cut, tmp_path):
+    import cv2
+
+    _, frames = clip_with_cut
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for index, frame in enumerate(frames[:4]):
+        cv2.imwrite(str(folder / f'{index:04d}.png'), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    inferencer = InterpolationInferencer(averaging_config(), None, 'cpu')
+    out = str(tmp_path / 'folder.mp4')
+
+    summary = inferencer(str(folder), out, factor=2, show_progress=False, fps=12)
+
+    written, rate = read_video(out)
+    assert len(written) == 8
+    assert rate == Fraction(24)
+    assert summary['interpolated_pairs'] == 3

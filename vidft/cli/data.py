@@ -1,0 +1,167 @@
+"""Check the videos of a dataset before training on them.
+
+``vidft data check ANNOTATION_OR_FOLDER`` decodes every listed video in a
+process pool and prints a table of the bad ones with the reason (missing,
+unreadable, not a video, truncated, no frames, too short, channels, timed
+out). The exit status is 0 when every file is usable and 2 when any is bad.
+``--write-clean PATH`` writes the annotation file without the bad samples,
+in the same format.
+"""
+import argparse
+import logging
+import os
+import sys
+from typing import Any, Iterable, List, Optional, Tuple
+
+from ..data.check import (ANNOTATION_FORMATS, PROBLEMS, VideoCheck,
+                          check_videos, load_video_source,
+                          write_clean_annotation)
+
+logger = logging.getLogger(__name__)
+
+#: Exit status when some files are bad (1 is a usage or input error).
+EXIT_BAD_FILES = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest='action', metavar='ACTION')
+    actions.required = True
+    check = actions.add_parser(
+        'check', help='decode every video and list the bad ones',
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.add_argument(
+        'source', metavar='ANNOTATION_OR_FOLDER',
+        help='annotation file (mmaction2 video list, path,label CSV or '
+        'Kinetics CSV) or a folder searched for video files')
+    check.add_argument(
+        '--format', default='auto', choices=('auto', ) + ANNOTATION_FORMATS,
+        help='format of the source (default: guessed from it)')
+    check.add_argument('--data-prefix', default='', metavar='DIR',
+                       help='folder joined to the file names of an '
+                       'annotation file')
+    check.add_argument('--workers', type=int, default=os.cpu_count() or 1,
+                       metavar='N', help='decoding processes (default: the '
+                       'CPU count)')
+    frames = check.add_mutually_exclusive_group()
+    frames.add_argument('--min-frames', type=int, default=None, metavar='N',
+                        help='frames a video needs (default: 1)')
+    frames.add_argument(
+        '--config', metavar='CONFIG',
+        help="take --min-frames from the training pipeline's SampleFrames "
+        '(clip_len * frame_interval) and the backend from its VideoInit')
+    check.add_argument('--channels', type=int, default=3, metavar='C',
+                       help='channels decoded frames must have (default: 3)')
+    check.add_argument('--backend', default=None,
+                       choices=('pyav', 'opencv', 'decord'),
+                       help='reader backend (default: pyav, or the '
+                       "config's)")
+    check.add_argument('--timeout', type=float, default=None, metavar='S',
+                       help='seconds one file may take before it counts as '
+                       'timed out (default: no limit)')
+    check.add_argument('--write-clean', metavar='PATH',
+                       help='write the source without the bad samples to '
+                       'PATH, in the same format')
+    check.add_argument('--no-progress', action='store_true',
+                       help='do not show the progress bar')
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise ValueError(f'expected --workers >= 1, got {args.workers}')
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError(f'expected --timeout > 0 seconds, got '
+                         f'{args.timeout}')
+    min_frames, backend = args.min_frames or 1, args.backend or 'pyav'
+    if args.config:
+        min_frames, config_backend = sampler_needs(args.config)
+        backend = args.backend or config_backend
+    if min_frames < 1:
+        raise ValueError(f'expected --min-frames >= 1, got {min_frames}')
+
+    fmt, samples = load_video_source(args.source, args.format,
+                                     args.data_prefix)
+    paths = [sample['filename'] for sample in samples]
+    results = check_videos(
+        paths, workers=args.workers, min_frames=min_frames,
+        channels=args.channels, backend=backend, timeout=args.timeout,
+        progress=_progress_bar(len(paths), args.no_progress))
+
+    bad = [result for result in results if not result.ok]
+    print(format_table(bad) if bad else 'no bad files')
+    print(f'{len(results) - len(bad)} of {len(results)} videos are usable '
+          f'(min_frames={min_frames}, backend={backend})')
+    if args.write_clean:
+        written = write_clean_annotation(args.source, fmt,
+                                         [r.ok for r in results],
+                                         args.write_clean)
+        print(f'wrote {written} samples to {args.write_clean}')
+    return EXIT_BAD_FILES if bad else 0
+
+
+def _progress_bar(total: int, disabled: bool) -> Any:
+    from tqdm import tqdm
+    bar = tqdm(total=total, unit='video', disable=disabled or None,
+               file=sys.stderr, desc='checking')
+
+    def advance(result: VideoCheck) -> None:
+        bar.update(1)
+        if bar.n == total:
+            bar.close()
+    return advance
+
+
+def format_table(results: Iterable[VideoCheck]) -> str:
+    """Return the bad files as a plain-text table: problem, frames, file,
+    reason."""
+    rows = [('PROBLEM', 'FRAMES', 'FILE', 'REASON')]
+    rows += [(r.problem or 'ok', str(r.num_frames) if r.num_frames >= 0
+              else '-', r.path, r.reason) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return '\n'.join(
+        '  '.join(cell.ljust(width) for cell, width in zip(row, widths))
+        + '  ' + row[3] for row in rows)
+
+
+def sampler_needs(config_path: str) -> Tuple[int, str]:
+    """Return ``(clip_len * frame_interval, backend)`` of the training
+    pipeline in ``config_path``.
+
+    Raises:
+        ValueError: the train pipeline has no SampleFrames.
+    """
+    from ..config import load_config
+    cfg = load_config(config_path)
+    pipeline = _train_pipeline(cfg.get('train_dataloader') or {})
+    sampler = _find_transform(pipeline, 'SampleFrames')
+    if sampler is None:
+        raise ValueError(f'expected a SampleFrames transform in '
+                         f'train_dataloader.dataset.pipeline of {config_path}, '
+                         'got none; pass --min-frames instead')
+    needed = int(sampler.get('clip_len', 1)) * int(
+        sampler.get('frame_interval', 1))
+    init = _find_transform(pipeline, 'VideoInit') or {}
+    return needed, str(init.get('backend', 'pyav'))
+
+
+def _train_pipeline(dataloader: Any) -> List[Any]:
+    dataset = dataloader.get('dataset') or {}
+    # Dataset wrappers (RepeatDataset, ClassBalancedDataset) nest the real one.
+    while 'pipeline' not in dataset and isinstance(dataset.get('dataset'),
+                                                   dict):
+        dataset = dataset['dataset']
+    return list(dataset.get('pipeline') or [])
+
+
+def _find_transform(pipeline: List[Any], name: str) -> Optional[dict]:
+    for transform in pipeline:
+        kind = transform.get('type') if isinstance(transform, dict) else None
+        kind_name = kind if isinstance(kind, str) else getattr(
+            kind, '__name__', '')
+        if kind_name.rsplit('.', 1)[-1] == name:
+            return transform
+    return None
+
+
+__all__ = ['EXIT_BAD_FILES', 'PROBLEMS', 'add_arguments', 'format_table',
+           'run', 'sampler_needs']

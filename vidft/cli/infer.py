@@ -1,0 +1,106 @@
+"""Run a trained model on one input video.
+
+``vidft infer CONFIG CHECKPOINT INPUT [--out OUTPUT] [--device DEVICE]``
+loads the config, builds the inferencer of its task, runs it on INPUT and
+prints its result (for recognition, the table of the top classes). With
+``--out`` the inferencer also writes its output video.
+
+Finding the inferencer. A top-level ``inferencer = dict(type=...)`` key in
+the config names it; the other keys of that dict are passed to it. Without
+the key, the task is the scope of the model's type (``'recognition'`` for
+``type='recognition.Recognizer2D'``), or ``default_scope`` when the type has
+no prefix, and that plugin must register exactly one inferencer.
+
+An inferencer is a class in the INFERENCERS registry that is built as
+``Inferencer(config=cfg, checkpoint=path, device=name, **options)`` and
+called as ``inferencer(input_path, out=output_path_or_None)``. When it has a
+``format_result(result) -> str`` method, its text is printed. Otherwise the
+result's ``repr`` is printed.
+"""
+import argparse
+import copy
+from typing import Any, Dict, Optional, Tuple, Type
+
+from mmengine.config import Config
+
+from ..config import ConfigError, load_config
+from ..registry import CORE_SCOPE, INFERENCERS, scoped_registries
+
+CONFIG_KEY = 'inferencer'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('config', metavar='CONFIG',
+                        help='path of the Python config the model was '
+                        'trained with')
+    parser.add_argument('checkpoint', metavar='CHECKPOINT',
+                        help='checkpoint file (.pth from training, or '
+                        '.safetensors)')
+    parser.add_argument('input', metavar='INPUT', help='input video file')
+    parser.add_argument('--out', metavar='OUTPUT', default=None,
+                        help='write the output video here (.mp4, .mkv, .mov '
+                        'or .avi); by default no video is written')
+    parser.add_argument('--device', default='cpu',
+                        help="torch device to run on, e.g. 'cpu', 'cuda' or "
+                        "'cuda:1' (default: cpu)")
+    parser.add_argument(
+        '--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+        help='override config keys, e.g. '
+        'model.cls_head.average_clips=prob')
+
+
+def task_scope(cfg: Config) -> Optional[str]:
+    """Return the plugin scope of the config's model, if it has one."""
+    model_type = (cfg.get('model') or {}).get('type')
+    if isinstance(model_type, str) and '.' in model_type:
+        return model_type.split('.', 1)[0]
+    scope = cfg.get('default_scope')
+    return scope if scope and scope != CORE_SCOPE else None
+
+
+def find_inferencer(cfg: Config) -> Tuple[Type, Dict[str, Any]]:
+    """Return the inferencer class for ``cfg`` and its extra options.
+
+    Raises:
+        ConfigError: the config names no inferencer and its task's plugin
+            registers none or several.
+    """
+    spec = cfg.get(CONFIG_KEY)
+    if spec is not None:
+        if not isinstance(spec, dict) or not isinstance(spec.get('type'),
+                                                        str):
+            raise ConfigError([(CONFIG_KEY, (
+                f"expected dict(type='<scope>.<Inferencer>', ...), got "
+                f'{spec!r}'))])
+        options = copy.deepcopy(dict(spec))
+        return INFERENCERS.get(options.pop('type')), options
+
+    scope = task_scope(cfg)
+    if scope is None:
+        raise ConfigError([(CONFIG_KEY, (
+            'missing, and the model type has no plugin scope to find the '
+            "task's inferencer by; add inferencer = dict(type="
+            "'<scope>.<Inferencer>') to the config"))])
+    from .. import plugins
+    plugins.load_scope(scope)
+    registered = scoped_registries(scope).INFERENCERS.module_dict
+    if len(registered) != 1:
+        found = ', '.join(sorted(registered)) or 'none'
+        raise ConfigError([(CONFIG_KEY, (
+            f"missing, and plugin '{scope}' registers {len(registered)} "
+            f'inferencers ({found}), so the choice is ambiguous; add '
+            f"inferencer = dict(type='{scope}.<Inferencer>') to the config"
+        ))])
+    return next(iter(registered.values())), {}
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.cfg_options)
+    inferencer_class, options = find_inferencer(cfg)
+    inferencer = inferencer_class(config=cfg, checkpoint=args.checkpoint,
+                                  device=args.device, **options)
+    result = inferencer(args.input, out=args.out)
+
+    format_result = getattr(inferencer, 'format_result', None)
+    print(format_result(result) if callable(format_result) else repr(result))
+    return 0

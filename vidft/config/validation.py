@@ -1,0 +1,291 @@
+"""Validation of a loaded config against :mod:`vidft.config.schema`."""
+import difflib
+import importlib.util
+from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
+                    Set, Tuple)
+
+from mmengine.config import Config
+from yacs.config import CfgNode, _check_and_coerce_cfg_value_type
+
+from . import schema
+
+# Maximum length of the repr of a value quoted in an error message.
+MAX_VALUE_REPR = 60
+
+# Scopes that are always valid besides the installed plugins.
+CORE_SCOPES = ('vidft', 'mmengine')
+
+
+class ConfigError(ValueError):
+    """An invalid config.
+
+    ``problems`` contains one ``(key, reason)`` pair per problem, ``keys``
+    the keys alone, and ``source`` the config file when one is known.
+    """
+
+    def __init__(self, problems: Sequence[Tuple[str, str]],
+                 source: Optional[str] = None) -> None:
+        self.problems = list(problems)
+        self.keys = [key for key, _ in self.problems]
+        self.source = source
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = self.source or 'config'
+        lines = [f'{key}: {reason}' for key, reason in self.problems]
+        if len(lines) == 1:
+            return f'invalid config {where}: {lines[0]}'
+        listed = '\n'.join(f'  - {line}' for line in lines)
+        return f'invalid config {where} ({len(lines)} problems):\n{listed}'
+
+
+def validate_config(cfg: Config, *,
+                    overrides: Optional[Mapping[str, str]] = None) -> None:
+    """Raise :class:`ConfigError` unless every key of ``cfg`` is understood.
+
+    First, each top-level key must be an accepted key or a helper variable.
+    A legacy key is reported with its modern replacement. Next, typed keys
+    must have the right type, and closed sections must not contain unknown
+    keys. Last, the scopes named by ``default_scope``, ``_scope_`` and
+    ``type`` prefixes must exist. ``overrides`` maps ``--cfg-options`` keys
+    to the text the user gave, so that each problem they caused names its
+    option. All problems are reported in one error.
+    """
+    problems: List[Tuple[str, str]] = []
+    schema_root = schema.typed_defaults()
+    imported = set(getattr(cfg, '_imported_names', ()))
+
+    for name in cfg.keys():
+        if name in imported:
+            continue  # a class or function imported by a lazy-import config
+        reason = _classify_top_level(name)
+        if reason is not None:
+            problems.append((name, reason))
+            continue
+        if name in schema.ACCEPTED_KEYS:
+            problems.extend(
+                _check_value(name, cfg[name], schema_root.get(name)))
+
+    problems.extend(_check_legacy_nested(cfg))
+    problems.extend(_check_scopes(cfg))
+
+    if problems:
+        raise ConfigError(_annotate(problems, overrides or {}),
+                          source=cfg.filename)
+
+
+def _classify_top_level(name: str) -> Optional[str]:
+    """Return why ``name`` is not allowed at the top level, or None."""
+    if name in schema.ACCEPTED_KEYS:
+        return None
+    if name in schema.LEGACY_KEYS:
+        return ('key of mmcv 1.x / mmaction2 0.x configs that mmengine\'s '
+                f'Runner does not read; use {schema.LEGACY_KEYS[name]} '
+                'instead')
+
+    accepted = list(schema.ACCEPTED_KEYS)
+    if schema.is_helper_name(name):
+        close = difflib.get_close_matches(
+            name.lstrip('_'), accepted, n=1, cutoff=schema.HELPER_CUTOFF)
+        if not close:
+            return None
+        return (f"helper name too close to the config key '{close[0]}'; "
+                f'write {close[0]} if that is what you meant, or rename the '
+                'helper')
+
+    close = difflib.get_close_matches(name, accepted, n=3,
+                                      cutoff=schema.SUGGESTION_CUTOFF)
+    if close:
+        options = ' or '.join(repr(key) for key in close)
+        reason = f'unknown top-level key; did you mean {options}?'
+        if _classify_top_level(f'_{name}') is None:
+            reason += f" A helper variable needs a name such as '_{name}'."
+        return reason
+    return ('unknown top-level key. If it is a helper variable that other '
+            f"settings refer to, rename it to '_{name}'; helper names start "
+            "with '_' or follow the mmaction2 rule (*_pipeline, *_type, "
+            '*_args, data_root*, ann_file*)')
+
+
+def _check_value(path: str, value: Any,
+                 spec: Any) -> Iterator[Tuple[str, str]]:
+    """Check ``value`` at ``path`` against its yacs ``spec`` and KINDS."""
+    if value is None:
+        if path in schema.NOT_NULL:
+            yield path, f'expected {_expected_name(path, spec)}, got None'
+        return
+
+    kinds = schema.KINDS.get(path)
+    if kinds is not None and not isinstance(value, kinds):
+        names = ' or '.join(kind.__name__ for kind in kinds)
+        yield path, f'expected {names}, got {_describe(value)}'
+        return
+
+    if isinstance(spec, CfgNode):
+        yield from _check_section(path, value, spec)
+    elif spec is not None:
+        yield from _check_leaf(path, value, spec)
+
+
+def _check_section(path: str, value: Any,
+                   spec: CfgNode) -> Iterator[Tuple[str, str]]:
+    if not isinstance(value, dict):
+        yield path, f'expected dict, got {_describe(value)}'
+        return
+    allowed = set(spec) | _kinds_below(path)
+    for key, child in value.items():
+        child_path = f'{path}.{key}'
+        if key in spec or child_path in schema.KINDS:
+            yield from _check_value(child_path, child, spec.get(key))
+        elif not spec.is_new_allowed():
+            close = difflib.get_close_matches(
+                str(key), sorted(allowed), n=1,
+                cutoff=schema.SUGGESTION_CUTOFF)
+            hint = f"did you mean '{close[0]}'? " if close else ''
+            yield child_path, (f'unknown key; {hint}{path} accepts: '
+                               f"{', '.join(sorted(allowed))}")
+
+
+def _check_leaf(path: str, value: Any,
+                exemplar: Any) -> Iterator[Tuple[str, str]]:
+    fits = isinstance(exemplar, float) and type(value) is int
+    if not fits:
+        try:
+            _check_and_coerce_cfg_value_type(value, exemplar, path, path)
+            fits = True
+        except ValueError:
+            fits = False
+    if not fits:
+        message = (f'expected {type(exemplar).__name__}, '
+                   f'got {_describe(value)}')
+        if path in schema.TYPE_HINTS:
+            message += f'; {schema.TYPE_HINTS[path]}'
+        yield path, message
+        return
+
+    choices = schema.CHOICES.get(path)
+    if choices is not None and value not in choices:
+        yield path, (f"expected one of {', '.join(map(repr, choices))}, "
+                     f'got {value!r}')
+
+
+def _kinds_below(path: str) -> Set[str]:
+    prefix = path + '.'
+    return {key[len(prefix):] for key in schema.KINDS
+            if key.startswith(prefix) and '.' not in key[len(prefix):]}
+
+
+def _expected_name(path: str, spec: Any) -> str:
+    if isinstance(spec, CfgNode):
+        return 'dict'
+    if path in schema.KINDS:
+        return ' or '.join(kind.__name__ for kind in schema.KINDS[path])
+    return type(spec).__name__ if spec is not None else 'a value'
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > MAX_VALUE_REPR:
+        text = text[:MAX_VALUE_REPR - 3] + '...'
+    return f'{type(value).__name__} {text}'
+
+
+def _check_legacy_nested(cfg: Config) -> Iterator[Tuple[str, str]]:
+    for path, replacement in schema.LEGACY_NESTED_KEYS.items():
+        parent_key, child_key = path.rsplit('.', 1)
+        parent = cfg.get(parent_key)
+        if isinstance(parent, dict) and child_key in parent:
+            yield path, ('key of mmaction2 0.x configs that this place no '
+                         f'longer reads; move it to {replacement}')
+
+
+def _check_scopes(cfg: Config) -> Iterator[Tuple[str, str]]:
+    """Check ``default_scope``, ``_scope_`` and ``type`` prefixes.
+
+    A scope is known when it is vidft's or mmengine's, an installed plugin,
+    a scope already in the registry tree, or an importable package (a full
+    import path such as ``torch.optim.SGD`` or another OpenMMLab library).
+    """
+    from .. import plugins
+
+    installed = sorted(plugins.discover())
+    registered = _registered_scopes()
+    known: Dict[str, bool] = {}
+
+    def exists(scope: str) -> bool:
+        if scope not in known:
+            known[scope] = (
+                scope in CORE_SCOPES or scope in installed
+                or scope in registered or (
+                    scope.isidentifier()
+                    and importlib.util.find_spec(scope) is not None))
+        return known[scope]
+
+    def problem(scope: str) -> str:
+        candidates = list(CORE_SCOPES) + installed
+        close = difflib.get_close_matches(scope, candidates, n=1,
+                                          cutoff=schema.SUGGESTION_CUTOFF)
+        hint = f"Did you mean '{close[0]}'? " if close else ''
+        return (f"unknown scope '{scope}'; it is not vidft, mmengine, an "
+                'installed plugin, a registered scope or an importable '
+                f"package. {hint}Installed plugins: "
+                f"{', '.join(installed) or 'none'}")
+
+    default_scope = cfg.get('default_scope')
+    if isinstance(default_scope, str) and not exists(default_scope):
+        yield 'default_scope', problem(default_scope)
+
+    for path, key, value in _scope_references(dict(cfg)):
+        scope = value if key == '_scope_' else value.split('.', 1)[0]
+        if key == 'type' and '.' not in value:
+            continue
+        if not exists(scope):
+            yield f'{path}.{key}', problem(scope)
+
+
+def _registered_scopes() -> Set[str]:
+    """Scopes in mmengine's model registry tree.
+
+    Besides plugins, this covers scopes registered by modules that the
+    config's ``custom_imports`` imported (``scoped_registries('mylab')``).
+    """
+    from mmengine.registry import MODELS
+
+    scopes: Set[str] = set()
+    pending = [MODELS]
+    while pending:
+        node = pending.pop()
+        scopes.add(node.scope)
+        pending.extend(node.children.values())
+    return scopes
+
+
+def _scope_references(node: Any, path: str = ''
+                      ) -> Iterator[Tuple[str, str, str]]:
+    """Yield ``(path, key, value)`` for every str ``type`` and ``_scope_``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            child_path = f'{path}.{key}' if path else str(key)
+            if key in ('type', '_scope_') and isinstance(value, str) and path:
+                yield path, key, value
+            else:
+                yield from _scope_references(value, child_path)
+    elif isinstance(node, (list, tuple)):
+        for index, item in enumerate(node):
+            yield from _scope_references(item, f'{path}.{index}')
+
+
+def _annotate(problems: List[Tuple[str, str]],
+              overrides: Mapping[str, str]) -> List[Tuple[str, str]]:
+    """Append the ``--cfg-options`` item that caused each problem."""
+    annotated = []
+    for key, reason in problems:
+        sources = [
+            f'{option}={text}' for option, text in overrides.items()
+            if option == key or option.startswith(key + '.')
+            or key.startswith(option + '.')
+        ]
+        if sources:
+            reason += f" (from --cfg-options {' '.join(sources)})"
+        annotated.append((key, reason))
+    return annotated

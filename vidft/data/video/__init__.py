@@ -1,0 +1,15 @@
+"""Frame-accurate video reading behind one interface.
+
+``open_video(path, backend)`` returns a :class:`VideoReader`. Frame ``i`` is
+the ``i``-th frame of a full sequential decode of the file with that
+backend, whatever the container declares. Each backend's module explains how
+it gets there cheaply.
+"""
+from .base import (INDEX_CACHE, INDEX_CACHE_SIZE, MAX_DECODE_ATTEMPTS,
+                   VideoDecodeError, VideoReader)
+from .open import BACKENDS, get_reader_class, open_video
+
+__all__ = [
+    'BACKENDS', 'INDEX_CACHE', 'INDEX_CACHE_SIZE', 'MAX_DECODE_ATTEMPTS',
+    'VideoDecodeError', 'VideoReader', 'get_reader_class', 'open_video'
+]

@@ -1,0 +1,10 @@
+"""Hooks that vidft's runner adds to mmengine's: crash-safe checkpoint
+retention, non-finite loss handling, random-state resume and the training
+curve plot. Importing this package registers them in vidft's HOOKS."""
+from .checkpoint_hook import CheckpointHook
+from .curve_hook import TrainingCurveHook
+from .nonfinite_hook import NonFiniteLossHook
+from .random_state_hook import RandomStateHook
+
+__all__ = ['CheckpointHook', 'NonFiniteLossHook', 'RandomStateHook',
+           'TrainingCurveHook']

@@ -1,0 +1,185 @@
+"""vidft's mmengine Runner: safe checkpoint loading, atomic writes, resume
+with fallback, and a guarded optimizer wrapper."""
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.logging import MMLogger
+from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from torch.utils.data import DataLoader
+
+from vidft.registry import RUNNERS
+
+from .checkpoint import (ATOMIC_BACKEND, CheckpointLoadError,
+                         find_checkpoints, safe_load)
+from .log_filters import install_scope_warning_filter
+from .optim_wrappers import install_nonfinite_guard
+
+# The value of ``resume`` that picks the newest readable checkpoint.
+AUTO_RESUME = 'auto'
+
+
+@RUNNERS.register_module()
+class VidftRunner(Runner):
+    """mmengine's :class:`~mmengine.runner.Runner` with vidft's safety rules.
+
+    * Every checkpoint load (``resume``, ``load_from``, testing) goes through
+      :func:`vidft.engine.checkpoint.safe_load`.
+    * Every checkpoint write to a local folder is atomic.
+    * ``resume`` accepts, besides mmengine's True/False, the path of a
+      checkpoint or ``'auto'``. ``'auto'`` takes the newest readable
+      checkpoint of the work dir. When the newest cannot be loaded, a WARNING
+      names it and older ones are tried. When the work dir has none,
+      training starts from ``load_from``.
+    * The optimizer wrapper skips the update for a non-finite loss (see
+      :class:`vidft.engine.optim_wrappers.NonFiniteLossGuard`).
+    * Each data loader draws its worker base seed from its own generator, so
+      creating an iterator does not advance the global torch generator and a
+      resumed run draws the same random numbers as an uninterrupted one.
+
+    Build it with :func:`vidft.engine.build_runner`, which also prepares the
+    config (launcher, CPU process group, hooks, logging backends).
+    """
+
+    _resuming = False
+
+    @property
+    def is_resuming(self) -> bool:
+        """Whether a checkpoint is being loaded to resume training (as
+        opposed to ``load_from`` weights for fine-tuning or testing)."""
+        return self._resuming
+
+    def build_logger(self, log_level: Union[int, str] = 'INFO',
+                     log_file: Optional[str] = None,
+                     **kwargs: Any) -> MMLogger:
+        logger = super().build_logger(log_level=log_level, log_file=log_file,
+                                      **kwargs)
+        install_scope_warning_filter(logger)
+        return logger
+
+    @staticmethod
+    def build_dataloader(dataloader: Union[DataLoader, Dict],
+                         seed: Optional[int] = None,
+                         diff_rank_seed: bool = False) -> DataLoader:
+        loader = Runner.build_dataloader(dataloader, seed=seed,
+                                         diff_rank_seed=diff_rank_seed)
+        if isinstance(loader, DataLoader) and loader.generator is None:
+            generator = torch.Generator()
+            generator.manual_seed(seed if seed is not None else 0)
+            loader.generator = generator
+        return loader
+
+    def build_optim_wrapper(
+        self, optim_wrapper: Union[OptimWrapper, OptimWrapperDict, Dict]
+    ) -> Union[OptimWrapper, OptimWrapperDict]:
+        wrapper = super().build_optim_wrapper(optim_wrapper)
+        install_nonfinite_guard(wrapper)
+        return wrapper
+
+    def load_checkpoint(
+        self,
+        filename: str,
+        map_location: Union[str, Callable] = 'cpu',
+        strict: bool = False,
+        revise_keys: Sequence[Tuple[str, str]] = ((r'^module.', ''), )
+    ) -> Dict[str, Any]:
+        """Load ``filename`` with :func:`safe_load` into the model.
+
+        Hooks see the checkpoint (``after_load_checkpoint``) before the
+        weights are copied, as in mmengine. Arguments are mmengine's.
+        """
+        checkpoint = safe_load(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+
+        model = self.model.module if is_model_wrapper(
+            self.model) else self.model
+        checkpoint = _load_checkpoint_to_model(
+            model, checkpoint, strict, revise_keys=list(revise_keys))
+        self._has_loaded = True
+        self.logger.info(f'Loaded checkpoint {filename}')
+        return checkpoint
+
+    def resume(self, filename: str, resume_optimizer: bool = True,
+               resume_param_scheduler: bool = True,
+               map_location: Union[str, Callable] = 'default') -> None:
+        self._resuming = True
+        try:
+            super().resume(filename, resume_optimizer=resume_optimizer,
+                           resume_param_scheduler=resume_param_scheduler,
+                           map_location=map_location)
+        finally:
+            self._resuming = False
+
+    def load_or_resume(self) -> None:
+        if self._has_loaded:
+            return
+        request = self._resume
+        pretrained = self._load_from
+
+        if not request:
+            if pretrained is not None:
+                self.load_checkpoint(pretrained)
+            return
+        if request is True:
+            # mmengine's meaning: resume load_from, or the latest checkpoint.
+            if pretrained is not None:
+                self.resume(pretrained)
+                return
+            request = AUTO_RESUME
+
+        if request != AUTO_RESUME:
+            self.resume(request)
+            return
+        if self._resume_newest_readable() is not None:
+            return
+        if pretrained is not None:
+            self.logger.info(f'no checkpoint to resume in {self.work_dir}; '
+                             f'starting from load_from={pretrained}')
+            self.load_checkpoint(pretrained)
+        else:
+            self.logger.info(f'no checkpoint to resume in {self.work_dir}; '
+                             'starting from scratch')
+        self._has_loaded = True
+
+    def _resume_newest_readable(self) -> Optional[str]:
+        candidates = find_checkpoints(self.work_dir)
+        failures: List[str] = []
+        for index, path in enumerate(candidates):
+            try:
+                self.resume(path)
+            except CheckpointLoadError as exc:
+                failures.append(path)
+                following = candidates[index + 1:index + 2]
+                fallback = (f'falling back to {following[0]}' if following
+                            else 'no older checkpoint is left')
+                self.logger.warning(f'cannot resume from {path}: {exc}; '
+                                    f'{fallback}')
+                continue
+            self.logger.info(f'resumed from {path}')
+            return path
+        if failures:
+            raise RuntimeError(
+                f"none of the checkpoints in {self.work_dir} can be loaded "
+                f"({', '.join(failures)}); delete the broken files to start "
+                'again, or pass --resume PATH with a good checkpoint')
+        return None
+
+    def save_checkpoint(self, out_dir: str, filename: str,
+                        file_client_args: Optional[dict] = None,
+                        save_optimizer: bool = True,
+                        save_param_scheduler: bool = True,
+                        meta: Optional[dict] = None, by_epoch: bool = True,
+                        backend_args: Optional[dict] = None) -> None:
+        """Save a checkpoint as mmengine does; writes to a local folder are
+        atomic. Arguments are mmengine's; rank 0 writes, other ranks return.
+        """
+        if file_client_args is None and backend_args is None and \
+                '://' not in str(out_dir):
+            backend_args = dict(backend=ATOMIC_BACKEND)
+        super().save_checkpoint(
+            out_dir, filename, file_client_args=file_client_args,
+            save_optimizer=save_optimizer,
+            save_param_scheduler=save_param_scheduler, meta=meta,
+            by_epoch=by_epoch, backend_args=backend_args)
