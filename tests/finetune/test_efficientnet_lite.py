@@ -48,15 +48,16 @@ def chelsea_batch():
     return (x - mean) / std
 
 
-def build_lite0():
-    return timm.create_model('efficientnet_lite0', pretrained=False,
+def build_lite0(name='efficientnet_lite0'):
+    return timm.create_model(name, pretrained=False,
                              **lite.TIMM_MODEL_KWARGS).eval()
 
 
 def test_converted_keys_match_timm_exactly(checkpoint):
     converted = lite.convert_efficientnet_lite(checkpoint)
     model_state = build_lite0().state_dict()
-    assert set(converted) == set(model_state)
+    # Same keys, in the same order.
+    assert list(converted) == list(model_state)
     for key, tensor in converted.items():
         assert tensor.shape == model_state[key].shape, key
 
@@ -93,8 +94,11 @@ def test_key_map_follows_block_type_tables(checkpoint):
                 'blocks.6.0.conv_pwl.weight')
 
 
-def test_chelsea_is_a_cat_and_load_is_reported(weights_path, chelsea_batch):
-    model = build_lite0()
+@pytest.mark.parametrize('name', ['efficientnet_lite0',
+                                  'tf_efficientnet_lite0'])
+def test_chelsea_is_a_cat_and_load_is_reported(weights_path, chelsea_batch,
+                                               name):
+    model = build_lite0(name)
     report = load_pretrained(model, weights_path,
                              key_map=lite.efficientnet_lite_key_map(model))
     assert report.missing == []

@@ -14,13 +14,13 @@ LOGGER = logging.getLogger('tests.finetune.weight_sources')
 
 
 @pytest.fixture
-def hub_dir(tmp_path):
-    """An empty torch.hub folder for the duration of one test."""
-    previous = torch.hub.get_dir()
-    folder = tmp_path / 'hub'
-    torch.hub.set_dir(str(folder))
-    yield folder
-    torch.hub.set_dir(previous)
+def hub_dir(tmp_path, monkeypatch):
+    """An empty torch.hub folder for the duration of one test.
+
+    TORCH_HOME is set rather than calling torch.hub.set_dir(), which would
+    pin the folder for every later test in the process."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    return tmp_path / 'hub'
 
 
 def test_torchvision_enum_missing_gives_path_and_url(hub_dir):

@@ -10,9 +10,8 @@ from vidft.models.backbones import (FeatureCollector, TimmBackbone,
 from vidft.registry import BACKBONES
 
 # One model per torchvision model class (the smallest), with an input size
-# it accepts.
-# ViT is built for 32x32 inputs to keep the test small; MaxViT accepts only
-# the size it was built for (224). GoogLeNet and Inception skip their slow
+# it accepts. ViT is built for 32x32 inputs, MaxViT accepts only the size it
+# was built for (224). GoogLeNet and Inception skip their slow
 # truncated-normal initialisation.
 TORCHVISION_CASES = [
     ('alexnet', 64, {}),
@@ -34,6 +33,10 @@ TORCHVISION_CASES = [
     ('vit_b_16', 32, dict(image_size=32)),
 ]
 
+# RegNet computes its widths with tensor arithmetic, which the meta device
+# cannot run.
+NOT_ON_META = ('regnet_x_400mf',)
+
 TIMM_CASES = [
     ('resnet18', {}),
     ('efficientnet_lite0', {}),
@@ -54,15 +57,47 @@ def assert_groups_cover_parameters(backbone):
 @pytest.mark.parametrize('name, size, kwargs', TORCHVISION_CASES,
                          ids=[case[0] for case in TORCHVISION_CASES])
 def test_torchvision_backbone_forward(name, size, kwargs):
-    backbone = TorchvisionBackbone(name, model_kwargs=kwargs).eval()
-    with torch.no_grad():
-        out = backbone(torch.randn(1, 3, size, size))
+    # The meta device runs the forward pass for shapes only, which keeps
+    # this sweep over large models fast; the numbers are checked against
+    # torchvision below.
+    device = 'cpu' if name in NOT_ON_META else 'meta'
+    with torch.device(device):
+        backbone = TorchvisionBackbone(name, model_kwargs=kwargs).eval()
+        with torch.no_grad():
+            out = backbone(torch.randn(1, 3, size, size))
     assert out.shape[:2] == (1, backbone.out_channels)
     assert out.dim() == (2 if name.startswith('vit') else 4)
     for child in ('fc', 'classifier', 'head', 'heads'):
         if hasattr(backbone.model, child):
             assert isinstance(getattr(backbone.model, child), nn.Identity)
     assert_groups_cover_parameters(backbone)
+
+
+@pytest.mark.parametrize('name, kwargs', [
+    ('resnet18', {}),
+    ('densenet121', {}),
+    ('googlenet', dict(init_weights=False, transform_input=True)),
+    ('mobilenet_v3_small', {}),
+    ('swin_t', {}),
+], ids=['resnet18', 'densenet121', 'googlenet', 'mobilenet_v3_small',
+        'swin_t'])
+def test_pooled_features_match_torchvision(name, kwargs):
+    # torchvision's own forward with the classifier removed gives the pooled
+    # features, which the backbone's map must average to.
+    torch.manual_seed(0)
+    backbone = TorchvisionBackbone(name, model_kwargs=kwargs).eval()
+    if name == 'googlenet':
+        kwargs = dict(kwargs, aux_logits=False)
+    reference = torchvision.models.get_model(name, **kwargs)
+    reference.load_state_dict(backbone.model.state_dict(), strict=False)
+    for child in ('fc', 'classifier', 'head'):
+        if hasattr(reference, child):
+            setattr(reference, child, nn.Identity())
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        pooled = backbone(x).mean(dim=(2, 3))
+        expected = reference.eval()(x)
+    assert torch.allclose(pooled, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize('name, kwargs', TIMM_CASES,

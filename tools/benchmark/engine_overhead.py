@@ -157,7 +157,7 @@ class InterleavedTimer(Hook):
     """Run one plain step before each runner iteration and time both.
 
     The runner's interval runs from the end of one plain step to the start
-    of the next, so it holds all of the runner's work for one iteration:
+    of the next, so it contains all of the runner's work for one iteration:
     hooks, data loading, the training step and the loop itself.
     """
 

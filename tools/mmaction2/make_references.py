@@ -10,10 +10,10 @@ vidft's venv for torch and mmengine)::
         --out tests/plugins/recognition/mmaction2/fixtures
 
 For each family (TSN, TSM, I3D, SlowOnly) it builds mmaction2's own
-recognizer with a ResNet-50 block structure and reduced channel widths,
-gives every parameter and every BatchNorm statistic random values, saves the
-model as an mmaction2 checkpoint (``{'state_dict': ..., 'meta': ...}``) and
-saves a fixed input and mmaction2's eval-mode logits for it. vidft's tests
+recognizer with a ResNet-50 block structure and reduced channel widths, and
+gives every parameter and every BatchNorm statistic random values. It saves
+the model as an mmaction2 checkpoint (``{'state_dict': ..., 'meta': ...}``),
+a fixed input and mmaction2's eval-mode logits for that input. vidft's tests
 compare their own logits against these files without mmaction2.
 
 The known breaks of mmaction2 1.2.0 in this environment are worked around at

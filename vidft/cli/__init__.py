@@ -25,6 +25,8 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
               'run a trained model on a video and write the result'),
     'data': ('vidft.cli.data', 'check the videos of a dataset for bad files'),
     'export': ('vidft.cli.export', 'merge LoRA weights into a plain checkpoint'),
+    'convert-config': ('vidft.cli.convert_config',
+                       'convert an mmaction2 recognition config to vidft'),
 }
 
 LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
@@ -125,6 +127,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ConfigError, PluginError, FileNotFoundError) as exc:
         print(f'vidft {args.command}: error: {exc}', file=sys.stderr)
         return EXIT_USER_ERROR
+    except _checkpoint_errors() as exc:
+        print(f'vidft {args.command}: error: {exc}', file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _checkpoint_errors() -> Tuple[type, ...]:
+    # Imported only when an exception reaches main(): importing the engine
+    # up front would slow every command down.
+    from ..engine.checkpoint import CheckpointLoadError
+    from ..finetune.checkpoint_io import UntrustedPickleError
+    return CheckpointLoadError, UntrustedPickleError
 
 
 def _exit_code(exc: SystemExit) -> int:

@@ -67,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _check(args)
+    except ValueError as error:  # invalid options or annotation files
+        print(f'vidft data check: error: {error}', file=sys.stderr)
+        return 1
+
+
+def _check(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ValueError(f'expected --workers >= 1, got {args.workers}')
     if args.timeout is not None and args.timeout <= 0:
@@ -135,9 +143,9 @@ def sampler_needs(config_path: str) -> Tuple[int, str]:
     pipeline = _train_pipeline(cfg.get('train_dataloader') or {})
     sampler = _find_transform(pipeline, 'SampleFrames')
     if sampler is None:
-        raise ValueError(f'expected a SampleFrames transform in '
-                         f'train_dataloader.dataset.pipeline of {config_path}, '
-                         'got none; pass --min-frames instead')
+        raise ValueError(f'expected a SampleFrames transform in the train '
+                         f'pipeline of {config_path}, got none; pass '
+                         '--min-frames instead')
     needed = int(sampler.get('clip_len', 1)) * int(
         sampler.get('frame_interval', 1))
     init = _find_transform(pipeline, 'VideoInit') or {}

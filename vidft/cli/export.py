@@ -1,10 +1,11 @@
 """Export checkpoints in other forms.
 
 ``vidft export --merge-lora CONFIG CHECKPOINT OUT`` builds the model of a
-LoRA config (a ``PeftModel``, which loads the base weights), loads the
-LoRA checkpoint into it, folds the LoRA weights into the base layers and
-writes a plain checkpoint of the inner model: ``{'meta', 'state_dict'}``
-with the inner model's own parameter names, loadable without peft. The
+LoRA config (a ``PeftModel``, which loads the base weights) and loads the
+LoRA checkpoint into it. It then folds the LoRA weights into the base
+layers and writes a plain checkpoint of the inner model,
+``{'meta', 'state_dict'}`` with the inner model's own parameter names,
+which loads without peft. The
 checkpoint's ``meta['cfg']`` is the config with the ``PeftModel`` wrapper
 removed, so ``vidft test`` can use it once saved as a file
 (``--save-config``).

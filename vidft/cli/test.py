@@ -8,6 +8,7 @@ mmaction2's ``--dump`` does.
 """
 import argparse
 import os
+import sys
 import os.path as osp
 from typing import Any, List
 
@@ -24,8 +25,11 @@ DUMP_SUFFIXES = ('.pkl', '.pickle')
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('config', metavar='CONFIG',
                         help='path of the Python config file')
-    parser.add_argument('checkpoint', metavar='CHECKPOINT',
-                        help='checkpoint file to evaluate')
+    parser.add_argument('checkpoint', metavar='CHECKPOINT', nargs='?',
+                        default=None,
+                        help='checkpoint file to evaluate; leave it out only '
+                        'for models without trained weights, such as the '
+                        'bicubic or frame-averaging baselines')
     parser.add_argument(
         '--work-dir', metavar='DIR',
         help='folder for the test logs (default: work_dir of the config, '
@@ -64,14 +68,19 @@ def add_dump_metric(cfg: Config, path: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.local_rank is not None:
         os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    if not osp.isfile(args.checkpoint):
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not '
                                 'exist')
     cfg = load_config(args.config, args.cfg_options)
     if cfg.get('test_dataloader') is None:
         raise ValueError(f'config {args.config} has no test_dataloader; add '
                          'test_dataloader, test_cfg and test_evaluator')
-    cfg.load_from = args.checkpoint
+    if args.checkpoint is None:
+        print('vidft test: warning: no checkpoint given, so the model is '
+              'tested as the config builds it; this is meaningful only for '
+              'models without trained weights (baselines)', file=sys.stderr)
+    else:
+        cfg.load_from = args.checkpoint
     if args.dump:
         add_dump_metric(cfg, args.dump)
     runner = build_runner(cfg, launcher=args.launcher, work_dir=args.work_dir)

@@ -86,21 +86,22 @@ def check_video(path: str, *, min_frames: int = 1, channels: int = 3,
     if not osp.lexists(path):
         return VideoCheck(path, 'missing', 'the file does not exist')
     try:
+        with decode_timeout(timeout, path):
+            return _check_frames(path, min_frames, channels, backend)
+    except DecodeTimeoutError as error:
+        return VideoCheck(path, 'timed out', error.reason)
+
+
+def _check_frames(path: str, min_frames: int, channels: int,
+                  backend: str) -> VideoCheck:
+    try:
         with open(path, 'rb') as file:
             head = file.read(16)
     except OSError as error:
         return VideoCheck(path, 'unreadable', f'cannot read the file: '
                           f'{error.strerror or error}')
-    try:
-        with decode_timeout(timeout, path):
-            return _check_frames(path, head, min_frames, channels, backend)
-    except DecodeTimeoutError as error:
-        return VideoCheck(path, 'timed out', error.reason)
 
-
-def _check_frames(path: str, head: bytes, min_frames: int, channels: int,
-                  backend: str) -> VideoCheck:
-    # Stage 1: the container as FFmpeg sees it, decoded packet by packet.
+    # Stage 1: the container as FFmpeg demuxes it, decoded packet by packet.
     try:
         container = av.open(path)
     except (av.error.FFmpegError, OSError) as error:
@@ -165,8 +166,9 @@ def _decode_all(container: 'av.container.InputContainer',
 
 # Process pool.
 
-# Start time of each file's check, shared with the parent; set in each
-# worker by the pool initializer (a shared array cannot travel in a task).
+# Start time of each file's check, shared with the parent. The pool
+# initializer sets it in each worker, because a shared array cannot travel
+# inside a task.
 _started: Optional['object'] = None
 
 
@@ -194,10 +196,10 @@ def check_videos(paths: Sequence[str], *, workers: int = 1,
     """Check ``paths`` with :func:`check_video` in ``workers`` processes.
 
     Returns the results in the order of ``paths``. ``progress`` is called
-    once per finished file. A worker whose check ignores the SIGALRM limit
-    for :data:`~vidft.data.timeout.HARD_KILL_GRACE` seconds more (a blocked
-    system call) is killed with its pool; its file counts as timed out and
-    the remaining files go to a new pool.
+    once per finished file. A worker whose check overruns the SIGALRM limit
+    by :data:`~vidft.data.timeout.HARD_KILL_GRACE` seconds (a blocked system
+    call) is killed with its pool. Its file counts as timed out, and the
+    remaining files go to a new pool.
     """
     if workers < 1:
         raise ValueError(f'expected workers >= 1, got {workers}')
@@ -299,8 +301,8 @@ def load_video_source(source: str, fmt: str = 'auto',
     loaders = dict(list=load_video_list, csv=load_csv,
                    kinetics=load_kinetics_csv)
     if fmt not in loaders:
-        raise ValueError(f"expected a format in {('auto', ) + ANNOTATION_FORMATS}, "
-                         f'got {fmt!r}')
+        choices = ('auto', ) + ANNOTATION_FORMATS
+        raise ValueError(f'expected a format in {choices}, got {fmt!r}')
     return fmt, loaders[fmt](source, data_prefix=data_prefix)
 
 

@@ -13,14 +13,16 @@ Where it works and where it does not:
   main process with ``num_workers=0``, and the process pool of
   ``vidft data check``.
 * In any other thread, Python does not allow a signal handler to be set, so
-  the limit is not enforced there and a WARNING says so once per process.
+  the limit is not enforced there, and a WARNING is logged once per
+  process.
 * Python runs the handler only when control returns to the interpreter.
   PyAV demuxes and decodes packet by packet from Python, so a slow or
-  looping decode is stopped at the next packet. A blocking system call that
-  FFmpeg restarts after ``EINTR`` is not stopped: PyAV 18.1 reading a FIFO
-  whose writer sends nothing hangs despite the alarm. ``vidft data check``
-  therefore also kills a pool worker that overruns the limit by
-  :data:`HARD_KILL_GRACE` seconds.
+  looping decode is stopped at the next packet, and a blocking ``open()``
+  or ``read()`` (a stalled FIFO, tested with PyAV 18.1) returns ``EINTR``.
+  NOTE: a C call that restarts its system call after ``EINTR`` and never
+  returns to Python is not stopped. ``vidft data check`` therefore also
+  kills a pool worker that overruns the limit by :data:`HARD_KILL_GRACE`
+  seconds; the data loader has no such backstop.
 """
 import logging
 import signal
@@ -50,7 +52,8 @@ HARD_KILL_GRACE = 5.0
 
 
 def timeout_supported() -> bool:
-    """Whether :func:`decode_timeout` can enforce a limit in this thread."""
+    """Return whether :func:`decode_timeout` can enforce a limit in this
+    thread."""
     return (hasattr(signal, 'setitimer')
             and threading.current_thread() is threading.main_thread())
 

@@ -21,7 +21,7 @@ from .runner import AUTO_RESUME, VidftRunner
 
 # Hooks build_runner adds when the config does not list them.
 DEFAULT_CUSTOM_HOOKS = ('NonFiniteLossHook', 'RandomStateHook',
-                        'TrainingCurveHook')
+                        'TrainingCurveHook', 'BadSampleReportHook')
 
 # Optimizer wrapper types that --amp may switch to AmpOptimWrapper.
 AMP_CONVERTIBLE = ('OptimWrapper', 'AmpOptimWrapper')

@@ -15,6 +15,7 @@ from typing import Any, Dict, Mapping, Optional
 
 import torch
 import torch.distributed as torch_dist
+from torch.distributed.constants import default_pg_timeout
 from mmengine.logging import MMLogger
 
 LAUNCHERS = ('none', 'pytorch', 'slurm')
@@ -126,10 +127,26 @@ def init_cpu_process_group(launcher: str, dist_cfg: Mapping[str, Any]) -> None:
     timeout = _timeout_of(dist_cfg)
     if timeout is not None:
         kwargs['timeout'] = timeout
-    torch_dist.init_process_group(
-        backend='gloo', init_method='env://',
-        rank=int(os.environ['RANK']),
-        world_size=int(os.environ['WORLD_SIZE']), **kwargs)
+    rank, world_size = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
+    restart = os.environ.get('TORCHELASTIC_RESTART_COUNT')
+    if restart is None:
+        torch_dist.init_process_group(backend='gloo', init_method='env://',
+                                      rank=rank, world_size=world_size,
+                                      **kwargs)
+    else:
+        # After torchrun restarts a group, its shared TCP store still contains
+        # the keys of the failed attempt, and gloo's rendezvous can read the
+        # old peers' addresses and fail or hang. A prefix per attempt keeps
+        # each attempt's keys apart.
+        # torch's own env:// rendezvous decides whether to reuse torchrun's
+        # agent store or host one.
+        store, rank, world_size = next(torch_dist.rendezvous(
+            'env://', rank=rank, world_size=world_size,
+            timeout=kwargs.get('timeout', default_pg_timeout)))
+        torch_dist.init_process_group(
+            backend='gloo', rank=rank, world_size=world_size,
+            store=torch_dist.PrefixStore(f'vidft/attempt_{restart}', store),
+            **kwargs)
     if is_rank0:
         logger.info('initialised the gloo process group with '
                     f'{torch_dist.get_world_size()} processes')

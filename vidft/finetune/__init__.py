@@ -28,8 +28,9 @@ from .strategies import STRATEGIES, apply_strategy
 __all__ = [
     'LoadReport', 'MAX_LOGGED_KEYS', 'NormEvalMixin', 'PeftModel',
     'PeftReport', 'STRATEGIES', 'UntrustedPickleError', 'apply_peft',
-    'apply_strategy', 'count_parameters', 'freeze', 'hub_checkpoint_dir', 'inflate_weight', 'load_pretrained',
-    'load_state_dict_file', 'read_peft_reference', 'resolve_weights', 'save_state_dict_file',
+    'apply_strategy', 'count_parameters', 'freeze', 'hub_checkpoint_dir',
+    'inflate_weight', 'load_pretrained', 'load_state_dict_file',
+    'read_peft_reference', 'resolve_weights', 'save_state_dict_file',
     'select_parameters', 'set_norm_eval', 'stage_layer_groups',
     'stage_module_names', 'unfreeze',
 ]

@@ -74,7 +74,7 @@ NUM_EXAMPLE_NAMES = 8
 
 @dataclasses.dataclass
 class PeftReport:
-    """What :func:`apply_peft` changed in a model.
+    """The changes :func:`apply_peft` made to a model.
 
     Attributes:
         method: ``'lora'``, ``'bitfit'`` or ``'linear_probe'``.
@@ -339,9 +339,9 @@ class PeftModel(BaseModel):
             weights load when the wrapper is built.
         peft: The method and its options; see :func:`apply_peft`.
         norm_eval: ``'frozen'`` keeps BatchNorm layers whose parameters are
-            all frozen in eval mode, so their running statistics stay those
-            of the pretrained weights and need not be saved; ``False`` lets
-            them update (they are then saved with the checkpoint).
+            all frozen in eval mode. Their running statistics then stay
+            those of the pretrained weights and are not saved. ``False``
+            lets them update, and checkpoints then include them.
     """
 
     def __init__(self, model: Union[dict, BaseModel], peft: dict,
@@ -397,6 +397,27 @@ class PeftModel(BaseModel):
             raise RuntimeError('this PeftModel was merged; use the model '
                                'that merge() returned')
         return self.model(inputs, data_samples, mode)
+
+    def layer_groups(self) -> List[List[str]]:
+        """Return the inner model's layer groups (for layer-wise lr decay)
+        with the ``'model.'`` prefix of this wrapper.
+
+        NOTE: groups that list parameter names miss the parameters LoRA
+        renamed or added (``conv.base_layer.weight``, ``conv.lora_A...``),
+        so those keep factor 1. Set ``paramwise_cfg.layer_names`` to module
+        prefixes (``'model.backbone.model.blocks.0'``) to cover them.
+        """
+        inner = self.model
+        if hasattr(inner, 'layer_groups'):
+            groups = inner.layer_groups()
+        elif hasattr(getattr(inner, 'backbone', None), 'layer_groups'):
+            groups = [[f'backbone.{name}' for name in group]
+                      for group in inner.backbone.layer_groups()]
+        else:
+            raise NotImplementedError(
+                f'{type(inner).__name__} has no layer_groups(); set '
+                "paramwise_cfg.layer_names with 'model.' prefixes")
+        return [[f'model.{name}' for name in group] for group in groups]
 
     # Checkpoints ------------------------------------------------------
 

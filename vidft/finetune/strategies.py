@@ -16,8 +16,8 @@ strategy                  what changes in the config
 ``bitfit``                ``PeftModel`` with ``method='bitfit'``: only the
                           backbone's biases and the head train
 ``lora``                  ``PeftModel`` with ``method='lora'`` and the
-                          ``peft`` options given (default
-                          :data:`DEFAULT_LORA`); LoRA weights and head train
+                          ``peft`` options given, completed from
+                          :data:`DEFAULT_LORA`; LoRA weights and head train
 ``unfreeze``              ``frozen_stages=-1``, and an ``UnfreezeHook`` keeps
                           the backbone frozen for the first quarter of
                           training (``unfreeze_at``), then trains it with
@@ -115,6 +115,12 @@ def _rewrite_lora(cfg: Config, previous_peft: Optional[dict],
     if peft.setdefault('method', 'lora') != 'lora':
         raise ValueError(f"expected peft options for method='lora', got "
                          f"method={peft['method']!r}")
+    # Options not given come from DEFAULT_LORA; its target_types only when
+    # no layers are named at all.
+    for key, value in DEFAULT_LORA.items():
+        if key == 'target_types' and 'target_modules' in peft:
+            continue
+        peft.setdefault(key, value)
     if target is not None:
         peft['target'] = target
     _rewrite_full(cfg, previous_peft)

@@ -27,6 +27,8 @@ SAME_OPTIONS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
 # Video readers: mmaction2 init transform -> vidft backend.
 VIDEO_INITS = {'DecordInit': 'pyav', 'PyAVInit': 'pyav',
                'OpenCVInit': 'opencv'}
+# Options of DenseSampleFrames that SampleFrames lacks.
+DENSE_SAMPLING_OPTIONS = ('sample_range', 'num_sample_positions')
 # Options whose effect vidft keeps by other means or that only concern I/O.
 IGNORED_OPTIONS = {'io_backend', 'file_client_args', 'num_threads',
                    'mode', 'multi_thread', 'lazy'}
@@ -59,6 +61,15 @@ def convert_transform(step: Dict[str, Any], where: str, skipped: Report,
         if filename_tmpl is not None:
             converted['filename_tmpl'] = filename_tmpl
         carried = ()
+    elif step_type == 'DenseSampleFrames':
+        # Keeps the pipeline runnable: frames are still sampled, but spread
+        # over the whole video instead of a dense window.
+        skipped(where, step_type, 'replaced by SampleFrames with the same '
+                'clip_len, frame_interval and num_clips')
+        converted = dict(type='SampleFrames')
+        carried = SAME_OPTIONS['SampleFrames'][1]
+        options = {k: v for k, v in options.items()
+                   if k not in DENSE_SAMPLING_OPTIONS}
     elif step_type in SAME_OPTIONS:
         name, carried = SAME_OPTIONS[step_type]
         converted = dict(type=name)

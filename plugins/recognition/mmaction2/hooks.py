@@ -13,11 +13,12 @@ from .key_maps import load_mmaction2_checkpoint
 class LoadMMAction2Checkpoint(Hook):
     """Load an mmaction2 recognizer checkpoint before training or testing.
 
-    The weights are loaded once, in ``before_train`` or ``before_test``
-    (whichever comes first). Both run after the Runner has initialised the
-    model's weights, so backbone ``pretrained`` weights cannot overwrite
-    the checkpoint. A run that resumed from vidft's own checkpoint (iteration > 0
-    in ``before_train``) keeps the resumed weights: the hook skips loading.
+    The weights are loaded once, in ``before_train``, ``before_val`` or
+    ``before_test`` (whichever comes first). These run after the Runner has
+    initialised the model's weights, so backbone ``pretrained`` weights
+    cannot overwrite the checkpoint. A run that resumed from vidft's own
+    checkpoint (iteration > 0 in ``before_train``) keeps the resumed
+    weights, because the hook then skips loading.
 
     Args:
         checkpoint: An mmaction2 ``.pth`` file or a ``.safetensors`` file of

@@ -146,7 +146,7 @@ def load_mmaction2_checkpoint(model: nn.Module,
         drop: Regexes of checkpoint keys to leave out (searched in the
             converted key).
         trust: Unpickle the file with ``weights_only=False``. Only for
-            files from a trusted source whose ``meta`` holds objects other
+            files from a trusted source whose ``meta`` contains objects other
             than tensors and containers.
         logger: Where the report is logged; mmengine's current logger when
             None.

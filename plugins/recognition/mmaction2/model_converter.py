@@ -24,6 +24,8 @@ TORCHVISION_RESNET_WEIGHTS = {
     152: 'ResNet152_Weights.IMAGENET1K_V1',
 }
 
+TORCHVISION_URL = 'https://download.pytorch.org/models/'
+
 # Options of mmaction2's 2D ResNet and ResNetTSM that must keep their
 # default value, because vidft's backbones have no counterpart.
 RESNET_2D_FIXED = dict(
@@ -38,13 +40,13 @@ IGNORED_OPTIONS = ('with_cp', 'torchvision_pretrain', 'pretrained2d',
                    'zero_init_residual')
 
 RESNET_3D_FIXED = dict(
-    in_channels=3, num_stages=4, out_indices=(3, ), stage_blocks=None,
+    num_stages=4, out_indices=(3, ), stage_blocks=None,
     spatial_strides=(1, 2, 2, 2), dilations=(1, 1, 1, 1), conv1_stride_s=2,
     pool1_stride_s=2, with_pool1=True, style='pytorch',
     conv_cfg=dict(type='Conv3d'), norm_cfg=dict(type='BN3d',
                                                 requires_grad=True),
     act_cfg=dict(type='ReLU', inplace=True), non_local=(0, 0, 0, 0),
-    non_local_cfg=dict(), lateral=False, init_cfg=None, base_channels=64)
+    non_local_cfg=dict(), lateral=False, init_cfg=None)
 # Options that vidft's ResNet3d takes under the same name, with
 # mmaction2's default per backbone type.
 RESNET_3D_DEFAULTS = {
@@ -52,12 +54,13 @@ RESNET_3D_DEFAULTS = {
                      pool1_stride_t=1, with_pool2=True,
                      inflate=(1, 1, 1, 1), inflate_style='3x1x1',
                      temporal_strides=(1, 1, 1, 1), frozen_stages=-1,
-                     norm_eval=False),
+                     norm_eval=False, in_channels=3, base_channels=64),
     'ResNet3dSlowOnly': dict(conv1_kernel=(1, 7, 7), conv1_stride_t=1,
                              pool1_stride_t=1, with_pool2=False,
                              inflate=(0, 0, 1, 1), inflate_style='3x1x1',
                              temporal_strides=(1, 1, 1, 1),
-                             frozen_stages=-1, norm_eval=False),
+                             frozen_stages=-1, norm_eval=False,
+                             in_channels=3, base_channels=64),
 }
 # SlowFast pathway options that do nothing without lateral connections.
 PATHWAY_OPTIONS = ('speed_ratio', 'channel_ratio', 'lateral_inv',
@@ -92,7 +95,7 @@ def _same(value: Any, default: Any) -> bool:
     if isinstance(default, tuple) and isinstance(value, (list, tuple)):
         return tuple(_as_tuples(value)) == _as_tuples(default)
     if isinstance(default, dict) and isinstance(value, dict):
-        return all(_same(value.get(k), v) for k, v in default.items()) \
+        return all(_same(value.get(k, v), v) for k, v in default.items()) \
             and set(value) <= set(default) | {'inplace'}
     return value == default
 
@@ -117,7 +120,8 @@ def convert_pretrained(pretrained: Optional[str], depth: int,
     """Map mmaction2's ``pretrained`` of a ResNet to a vidft weight source.
 
     ``torchvision://resnetN`` becomes ``torchvision://ResNetN_Weights.
-    IMAGENET1K_V1`` (torchvision's first ImageNet weights); a local file
+    IMAGENET1K_V1`` (torchvision's first ImageNet weights), a URL of
+    torchvision's model store ``torchvision://<file name>``; a local file
     stays as it is.
     """
     if pretrained is None:
@@ -130,6 +134,10 @@ def convert_pretrained(pretrained: Optional[str], depth: int,
                 'no matching torchvision ResNet weights; set the backbone '
                 'weights by hand')
         return None
+    if pretrained.startswith(TORCHVISION_URL):
+        # A file of torchvision's model store, which resolve_weights finds
+        # by its file name in torch.hub's checkpoint folder.
+        return 'torchvision://' + pretrained[len(TORCHVISION_URL):]
     if '://' in pretrained:
         skipped(f'{prefix}.pretrained', pretrained,
                 'vidft downloads nothing; download the file and set its '

@@ -20,8 +20,9 @@ class MultiScaleCrop(VideoTransform):
     The crop width and height are ``scale * min(H, W)`` for two of
     ``scales`` at most ``max_wh_scale_gap`` positions apart in the list, as
     in TSN's corner cropping. With ``random_crop=False`` the box is placed at
-    one of the 5 fixed positions (4 corners and the centre), or one of 13
-    with ``num_fixed_crops=13``; with ``random_crop=True`` anywhere. Only
+    one of 5 fixed positions (4 corners and the centre), or of 13 with
+    ``num_fixed_crops=13``. With ``random_crop=True`` it is placed anywhere.
+    Only
     the crop is done: follow with ``Resize(scale=input_size,
     keep_ratio=False)`` as mmaction2's configs do.
 

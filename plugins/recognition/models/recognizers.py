@@ -73,6 +73,9 @@ class BaseRecognizer(BaseModel):
         * ``'tensor'``: class logits ``(N, num_classes)``, averaged over
           views.
         """
+        if mode not in ('loss', 'predict', 'tensor'):
+            raise ValueError(f"expected mode 'loss', 'predict' or 'tensor', "
+                             f'got {mode!r}')
         features, num_views = self.extract_feat(inputs)
         if mode == 'loss':
             if num_views != 1:
@@ -82,11 +85,8 @@ class BaseRecognizer(BaseModel):
             return self.cls_head.loss(features, data_samples)
         if mode == 'predict':
             return self.cls_head.predict(features, data_samples, num_views)
-        if mode == 'tensor':
-            scores = self.cls_head(features)
-            return scores.view(-1, num_views, scores.shape[-1]).mean(dim=1)
-        raise ValueError(f"expected mode 'loss', 'predict' or 'tensor', got "
-                         f'{mode!r}')
+        scores = self.cls_head(features)
+        return scores.view(-1, num_views, scores.shape[-1]).mean(dim=1)
 
     def layer_groups(self) -> List[List[str]]:
         """Return the backbone's parameter names grouped from the input to
@@ -116,10 +116,10 @@ class BaseRecognizer(BaseModel):
 class Recognizer2D(BaseRecognizer):
     """TSN and TSM: a 2D backbone on every segment, averaged over segments.
 
-    Each of the T segments of a clip goes through the backbone on its own;
-    its features are averaged over space, then over the segments (TSN's
-    average consensus), and the head's dropout and linear layer classify
-    the result.
+    Each of the T segments of a clip goes through the backbone on its own.
+    Its features are averaged over space, then over the segments (TSN's
+    average consensus). The head's dropout and linear layer classify the
+    result.
 
     Args:
         backbone: Config of a 2D backbone (``TimmBackbone``,
@@ -216,4 +216,3 @@ class Recognizer3D(BaseRecognizer):
         return features, num_views
 
 
-__all__ = ['BaseRecognizer', 'Recognizer2D', 'Recognizer3D']

@@ -39,18 +39,18 @@ def _conv3d(in_channels: int, out_channels: int, kernel: Tuple[int, int, int],
 
 
 class BasicBlock3d(nn.Module):
-    """ResNet basic block whose ``conv1`` gets the temporal kernel."""
+    """ResNet basic block whose ``conv1`` gets the temporal kernel.
+
+    A basic block has no 1x1 convolution, so it takes no ``inflate_style``:
+    both styles put the temporal kernel on its first 3x3 convolution.
+    """
 
     expansion = 1
 
     def __init__(self, in_channels: int, channels: int, spatial_stride: int,
                  temporal_stride: int, inflate: bool, temporal_kernel: int,
-                 inflate_style: str,
                  downsample: Optional[nn.Module] = None) -> None:
         super().__init__()
-        # A basic block has no 1x1 convolution, so both inflate styles put
-        # the temporal kernel on its first 3x3.
-        del inflate_style
         t = temporal_kernel if inflate else 1
         self.conv1 = _conv3d(in_channels, channels, (t, 3, 3),
                              (temporal_stride, spatial_stride, spatial_stride))
@@ -78,8 +78,8 @@ class Bottleneck3d(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, spatial_stride: int,
                  temporal_stride: int, inflate: bool, temporal_kernel: int,
-                 inflate_style: str,
-                 downsample: Optional[nn.Module] = None) -> None:
+                 downsample: Optional[nn.Module] = None,
+                 inflate_style: str = '3x1x1') -> None:
         super().__init__()
         t1 = temporal_kernel if inflate and inflate_style == '3x1x1' else 1
         t2 = temporal_kernel if inflate and inflate_style == '3x3x3' else 1
@@ -137,10 +137,14 @@ class ResNet3d(NormEvalMixin, BaseModule):
             (mmaction2's I3D uses ``((1, 1, 1), (1, 0, 1, 0),
             (1, 0, 1, 0, 1, 0), (0, 1, 0))``).
         inflate_style: ``'3x1x1'`` inflates the first 1x1 convolution of a
-            bottleneck, ``'3x3x3'`` its 3x3 convolution.
+            bottleneck, ``'3x3x3'`` its 3x3 convolution. Basic blocks (depth
+            18 and 34) always inflate their first 3x3 convolution.
         temporal_kernels: Temporal kernel size of inflated convolutions, one
             for all stages or one per stage. 1 makes the network frame-wise.
         temporal_strides: Temporal stride of the first block of each stage.
+        base_channels: Output channels of the stem. Stage ``i`` (from 0)
+            has ``base_channels * 2**i`` bottleneck channels. 64 gives the
+            widths of torchvision's and mmaction2's ResNets.
         frozen_stages: Freeze layer groups ``0..frozen_stages`` (0 is the
             stem, then ``layer1`` ...). -1 freezes nothing. Frozen stages
             keep their BatchNorm statistics.
@@ -156,6 +160,7 @@ class ResNet3d(NormEvalMixin, BaseModule):
                  inflate_style: str = '3x1x1',
                  temporal_kernels: Union[int, Sequence[int]] = 3,
                  temporal_strides: Sequence[int] = (1, 1, 1, 1),
+                 base_channels: int = 64,
                  frozen_stages: int = -1, norm_eval: bool = False) -> None:
         super().__init__(init_cfg=None)
         if depth not in ARCH_SETTINGS:
@@ -167,6 +172,9 @@ class ResNet3d(NormEvalMixin, BaseModule):
         if len(tuple(conv1_kernel)) != 3:
             raise ValueError(f'expected conv1_kernel as (t, h, w), got '
                              f'{conv1_kernel!r}')
+        if not isinstance(base_channels, int) or base_channels < 1:
+            raise ValueError(f'expected base_channels >= 1, got '
+                             f'{base_channels!r}')
         check_frozen_stages(frozen_stages)
         block, stage_blocks = ARCH_SETTINGS[depth]
         inflate_flags = _per_block_flags(inflate, stage_blocks)
@@ -181,19 +189,19 @@ class ResNet3d(NormEvalMixin, BaseModule):
 
         # Stem: torchvision's conv1 / bn1 / relu / maxpool in 3D.
         t, h, w = conv1_kernel
-        self.conv1 = nn.Conv3d(in_channels, 64, (t, h, w),
+        self.conv1 = nn.Conv3d(in_channels, base_channels, (t, h, w),
                                stride=(conv1_stride_t, 2, 2),
                                padding=(t // 2, h // 2, w // 2), bias=False)
-        self.bn1 = nn.BatchNorm3d(64)
+        self.bn1 = nn.BatchNorm3d(base_channels)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool3d((1, 3, 3), stride=(pool1_stride_t, 2, 2),
                                     padding=(0, 1, 1))
         self.pool2 = (nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1))
                       if with_pool2 else None)
 
-        in_channels = 64
+        in_channels = base_channels
         for index, num_blocks in enumerate(stage_blocks):
-            channels = 64 * 2 ** index
+            channels = base_channels * 2 ** index
             layer = self._make_layer(
                 block, in_channels, channels, num_blocks,
                 spatial_stride=1 if index == 0 else 2,
@@ -221,15 +229,18 @@ class ResNet3d(NormEvalMixin, BaseModule):
                           stride=(temporal_stride, spatial_stride,
                                   spatial_stride), bias=False),
                 nn.BatchNorm3d(out_channels))
+        style = {} if block is BasicBlock3d else dict(
+            inflate_style=inflate_style)
         blocks = []
         for index in range(num_blocks):
             first = index == 0
             blocks.append(block(
                 in_channels if first else out_channels, channels,
-                spatial_stride if first else 1,
-                temporal_stride if first else 1,
-                bool(inflate[index]), temporal_kernel, inflate_style,
-                downsample if first else None))
+                spatial_stride=spatial_stride if first else 1,
+                temporal_stride=temporal_stride if first else 1,
+                inflate=bool(inflate[index]),
+                temporal_kernel=temporal_kernel,
+                downsample=downsample if first else None, **style))
         return nn.Sequential(*blocks)
 
     def _init_random(self) -> None:

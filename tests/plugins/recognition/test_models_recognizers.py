@@ -3,7 +3,7 @@ import pytest
 import torch
 from mmengine.optim import OptimWrapper
 
-from vidft.registry import MODELS
+from vidft.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from vidft.structures import VideoDataSample
 from vidft_recognition.models import Recognizer2D, Recognizer3D
 
@@ -136,8 +136,6 @@ def test_layer_groups_cover_backbone_only():
 
 
 def test_layer_decay_leaves_head_at_base_lr():
-    from vidft.registry import OPTIM_WRAPPER_CONSTRUCTORS
-
     model = MODELS.build(tsn_config())
     constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
         type='VidftOptimWrapperConstructor',

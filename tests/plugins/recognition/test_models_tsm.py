@@ -82,7 +82,7 @@ def test_torchvision_resnet_keys_unchanged_and_branch_shifted():
     assert sum(p.numel() for p in model.parameters()) == \
         sum(p.numel() for p in reference.parameters())
 
-    # conv1 of a block sees the shifted input; the shortcut does not.
+    # conv1 of a block receives the shifted input, the shortcut does not.
     x = torch.randn(8, 64, 8, 8)
     block, plain = model.layer1[0], reference.layer1[0]
     seen = {}
@@ -130,7 +130,8 @@ def test_backbones_keep_keys_and_shift_branch_inputs(build):
     assert list(backbone.state_dict()) == keys
     assert shifted
 
-    # Each residual branch's first layer sees the block input shifted.
+    # The first layer of each residual branch receives the shifted block
+    # input.
     block_inputs, branch_inputs = {}, {}
     modules = dict(backbone.named_modules())
     for name in shifted:

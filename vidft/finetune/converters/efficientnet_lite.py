@@ -27,6 +27,16 @@ scikit-image, four from OpenCV's sample data) resized to 224x224:
 
 Both settings are exported as :data:`MEAN`, :data:`STD` and
 :data:`TIMM_MODEL_KWARGS`.
+
+The same keys fit timm's ``tf_efficientnet_lite0``, which pads convolutions
+like TensorFlow ('same' padding, asymmetric for stride 2). On the nine
+photos it matches the stored BatchNorm statistics more closely: the mean
+absolute log ratio of input variance to running variance is 0.18 against
+0.23. It is also more confident on the recognisable photos (scikit-image's
+cat: 0.79 against 0.69 for the top class). So the weights were most likely
+trained with TensorFlow padding, and ``tf_efficientnet_lite0`` reproduces
+their ImageNet outputs more closely. Both reach the same top-1 class on the photos of a cat,
+a squirrel and a rocket.
 """
 import re
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple

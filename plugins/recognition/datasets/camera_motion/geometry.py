@@ -31,9 +31,9 @@ import numpy as np
 CLASSES: Tuple[str, ...] = ('static', 'pan_left', 'pan_right', 'tilt_up',
                             'tilt_down', 'zoom_in', 'zoom_out')
 # Window speed of a pan, in output pixels per frame.
-PAN_SPEED_RANGE = (2.0, 5.0)
+PAN_SPEED_RANGE = (3.0, 6.0)
 # Scale change of a zoom per frame; 1.05 magnifies by 5 % per frame.
-ZOOM_RATE_RANGE = (1.02, 1.05)
+ZOOM_RATE_RANGE = (1.03, 1.06)
 # Base window side as a fraction of the working frame's shorter side.
 WINDOW_FRACTION_RANGE = (0.45, 0.75)
 

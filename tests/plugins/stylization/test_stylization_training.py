@@ -37,7 +37,6 @@ def _tiny(config: str, tmp_path, make_video, max_iters: int) -> Config:
             make_video(f'videos/{name}', num_frames=5, seed=seed)
 
     cfg = Config.fromfile(osp.join(CONFIGS, config))
-    cfg.pop('inferencer', None)
     loss = cfg.model.perceptual_loss
     loss.update(content_layer=CONTENT_LAYER, style_layers=STYLE_LAYERS,
                 style_size=64)

@@ -136,20 +136,16 @@ def test_loss_rejects_feature_names_in_network():
         LOSSES.build(cfg)
 
 
-def test_vgg16_missing_weights_error_names_file(tmp_path):
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path))
-    try:
-        cfg = dict(
-            type='stylization.PerceptualLoss',
-            loss_network=dict(
-                type='TorchvisionBackbone', name='vgg16',
-                weights='torchvision://VGG16_Weights.IMAGENET1K_V1'),
-            content_layer='features.8', style_layers=['features.3'])
-        with pytest.raises(FileNotFoundError) as error:
-            LOSSES.build(cfg)
-    finally:
-        torch.hub.set_dir(previous)
+def test_vgg16_missing_weights_error_names_file(tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    cfg = dict(
+        type='stylization.PerceptualLoss',
+        loss_network=dict(
+            type='TorchvisionBackbone', name='vgg16',
+            weights='torchvision://VGG16_Weights.IMAGENET1K_V1'),
+        content_layer='features.8', style_layers=['features.3'])
+    with pytest.raises(FileNotFoundError) as error:
+        LOSSES.build(cfg)
     assert 'vgg16-397923af.pth' in str(error.value)
     assert str(tmp_path) in str(error.value)
 

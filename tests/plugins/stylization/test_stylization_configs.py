@@ -3,6 +3,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from vidft.config import load_config
 from vidft_stylization.style_image import resolve_style_path
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
@@ -14,7 +15,8 @@ NAMES = ['transformer_effnetlite0_perframe_skvideo_demo.py',
 
 
 def _load(name: str) -> Config:
-    return Config.fromfile(osp.join(CONFIGS, name))
+    # load_config also validates the config against vidft's schema.
+    return load_config(osp.join(CONFIGS, name))
 
 
 @pytest.mark.parametrize('name', NAMES)
@@ -66,3 +68,15 @@ def test_vidft_infer_finds_inferencer():
     inferencer_class, options = find_inferencer(_load(NAMES[0]))
     assert inferencer_class is StylizationInferencer
     assert options == dict(batch_size=8)
+
+
+def test_demo_table_lists_every_model():
+    from vidft_stylization.demo import METRIC_KEYS, format_table
+
+    metrics = {f'stylization/{key}': float(i)
+               for i, key in enumerate(METRIC_KEYS)}
+    lines = format_table({'per-frame': metrics, 'temporal': metrics}
+                         ).splitlines()
+    assert len(lines) == 3
+    assert lines[1].startswith('per-frame')
+    assert lines[2].split()[1:] == ['0.0000', '1.0000', '2.0000', '3.0000']

@@ -1,0 +1,113 @@
+"""tools/lr_find.py: the range test, its smoothing and the suggested lr."""
+import importlib.util
+import math
+import os.path as osp
+
+import pytest
+import torch
+from torch import nn
+
+TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'lr_find.py')
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('lr_find_tool', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lr_find = load_tool()
+
+
+def regression_problem(seed: int = 0):
+    """Least squares with SGD: the loss falls for lr below 2 / L, where L
+    is the largest eigenvalue of the Hessian, and diverges above it."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(256, 8, generator=generator)
+    targets = inputs @ torch.randn(8, 1, generator=generator) + \
+        0.1 * torch.randn(256, 1, generator=generator)
+    torch.manual_seed(seed)
+    model = nn.Linear(8, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+
+    def step(lr: float) -> float:
+        for group in optimizer.param_groups:
+            group['lr'] = lr
+        loss = nn.functional.mse_loss(model(inputs), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    # Hessian of the mean squared error in (weights, bias).
+    augmented = torch.cat([inputs, torch.ones(256, 1)], dim=1)
+    hessian = 2 * augmented.T @ augmented / len(inputs)
+    largest = torch.linalg.eigvalsh(hessian).max().item()
+    return step, 2 / largest
+
+
+def test_schedule_is_exponential():
+    lrs = lr_find.lr_schedule(1e-6, 1.0, 7)
+    assert lrs[0] == pytest.approx(1e-6)
+    assert lrs[-1] == pytest.approx(1.0)
+    ratios = [b / a for a, b in zip(lrs, lrs[1:])]
+    assert all(r == pytest.approx(10.0) for r in ratios)
+
+
+@pytest.mark.parametrize('start, end, num', [(0, 1, 5), (1, 0.1, 5),
+                                             (1e-3, 1, 1)])
+def test_schedule_rejects_bad_ranges(start, end, num):
+    with pytest.raises(ValueError):
+        lr_find.lr_schedule(start, end, num)
+
+
+def test_smoothing_is_bias_corrected():
+    history = lr_find.range_test(lambda lr: 2.0, [1e-3, 1e-2, 1e-1],
+                                 beta=0.9, diverge=4.0)
+    # A constant loss stays constant once the bias is corrected.
+    assert history['smoothed'] == pytest.approx([2.0, 2.0, 2.0])
+
+
+def test_stops_when_loss_diverges():
+    step, _ = regression_problem()
+    lrs = lr_find.lr_schedule(1e-4, 100.0, 200)
+    history = lr_find.range_test(step, lrs)
+    assert len(history['lrs']) < len(lrs)
+    best = min(history['smoothed'])
+    assert history['smoothed'][-1] > lr_find.DEFAULT_DIVERGE * best or \
+        not math.isfinite(history['losses'][-1])
+
+
+def test_suggestion_lies_where_loss_falls():
+    step, stable_limit = regression_problem()
+    lrs = lr_find.lr_schedule(1e-4, 100.0, 200)
+    history = lr_find.range_test(step, lrs)
+    suggestion = lr_find.suggest_lr(history['lrs'], history['smoothed'])
+
+    steepest = suggestion['steepest']
+    index = history['lrs'].index(steepest)
+    smoothed = history['smoothed']
+    # The smoothed loss is falling at the suggested lr ...
+    assert smoothed[index + 1] < smoothed[index - 1]
+    # ... which is inside the tested range, below the lr of the minimum and
+    # below the largest lr for which gradient descent is stable.
+    assert lrs[0] < steepest < suggestion['lowest_loss_lr']
+    assert steepest < stable_limit
+    assert suggestion['min_over_10'] == pytest.approx(
+        suggestion['lowest_loss_lr'] / 10)
+
+
+def test_flat_loss_has_no_suggestion():
+    lrs = lr_find.lr_schedule(1e-4, 1e-3, 10)
+    with pytest.raises(ValueError, match='does not fall'):
+        lr_find.suggest_lr(lrs, [1.0 + 0.01 * i for i in range(10)])
+
+
+def test_plot_is_written(tmp_path):
+    step, _ = regression_problem()
+    history = lr_find.range_test(step, lr_find.lr_schedule(1e-4, 100.0, 100))
+    suggestion = lr_find.suggest_lr(history['lrs'], history['smoothed'])
+    path = str(tmp_path / 'lr.png')
+    lr_find.plot(history, suggestion, path, 'toy')
+    assert osp.getsize(path) > 1000

@@ -1,0 +1,219 @@
+"""Learning-rate range test for a config.
+
+    python tools/lr_find.py CONFIG [--start-lr 1e-7] [--end-lr 10] \\
+        [--num-iters 200] [--out lr_find.png]
+
+Trains the model of CONFIG from its initial (pretrained) weights while the
+learning rate grows exponentially from ``--start-lr`` to ``--end-lr`` over
+``--num-iters`` iterations (L. N. Smith, "Cyclical Learning Rates for
+Training Neural Networks", 2017). Param groups keep their ratios to the base
+lr, so ``lr_mult`` settings stay in force. The loss is smoothed by an
+exponential moving average with bias correction
+(``avg = beta * avg + (1 - beta) * loss``, shown as ``avg / (1 - beta**k)``
+after k iterations). The test stops early once the smoothed loss exceeds
+``--diverge`` times the lowest smoothed loss so far, or is not finite.
+
+Suggested value: the lr where the smoothed loss falls fastest, that is the
+most negative slope of smoothed loss over log10(lr), searched between the
+start and the lr of the lowest smoothed loss. The minimum's lr divided by 10
+is printed as a second opinion. The plot marks both.
+"""
+import argparse
+import math
+import os.path as osp
+import sys
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+DEFAULT_BETA = 0.98
+DEFAULT_DIVERGE = 4.0
+# Leading share of the curve left out of the slope search: the moving
+# average is still dominated by its first values there.
+SKIP_FRACTION = 0.1
+
+
+def lr_schedule(start_lr: float, end_lr: float, num_iters: int) -> List[float]:
+    """Return ``num_iters`` lrs growing exponentially from start to end."""
+    if not 0 < start_lr < end_lr:
+        raise ValueError(f'expected 0 < start_lr < end_lr, got {start_lr} '
+                         f'and {end_lr}')
+    if num_iters < 2:
+        raise ValueError(f'expected num_iters >= 2, got {num_iters}')
+    ratio = end_lr / start_lr
+    return [start_lr * ratio ** (i / (num_iters - 1))
+            for i in range(num_iters)]
+
+
+def range_test(step: Callable[[float], float], lrs: Sequence[float],
+               beta: float = DEFAULT_BETA,
+               diverge: float = DEFAULT_DIVERGE) -> Dict[str, List[float]]:
+    """Run ``step(lr) -> loss`` for each lr until the loss diverges.
+
+    Returns:
+        ``lrs``, raw ``losses`` and bias-corrected ``smoothed`` losses of the
+        iterations that ran.
+    """
+    if not 0 <= beta < 1:
+        raise ValueError(f'expected 0 <= beta < 1, got {beta}')
+    if diverge <= 1:
+        raise ValueError(f'expected diverge > 1, got {diverge}')
+    history: Dict[str, List[float]] = dict(lrs=[], losses=[], smoothed=[])
+    average, best = 0.0, math.inf
+    for index, lr in enumerate(lrs):
+        loss = float(step(lr))
+        average = beta * average + (1 - beta) * loss
+        smoothed = average / (1 - beta ** (index + 1))
+        if not math.isfinite(smoothed):
+            break
+        history['lrs'].append(lr)
+        history['losses'].append(loss)
+        history['smoothed'].append(smoothed)
+        best = min(best, smoothed)
+        if smoothed > diverge * best:
+            break
+    return history
+
+
+def suggest_lr(lrs: Sequence[float], smoothed: Sequence[float]
+               ) -> Dict[str, float]:
+    """Return ``'steepest'`` (the suggestion) and ``'min_over_10'``.
+
+    Raises:
+        ValueError: Fewer than 3 points, or the loss never falls.
+    """
+    if len(lrs) < 3:
+        raise ValueError(f'expected at least 3 points of the range test, got '
+                         f'{len(lrs)}; lower --start-lr or raise --num-iters')
+    losses = np.asarray(smoothed, dtype=float)
+    log_lrs = np.log10(np.asarray(lrs, dtype=float))
+    lowest = int(np.argmin(losses))
+    first = min(int(len(losses) * SKIP_FRACTION), max(lowest - 2, 0))
+    if lowest - first < 2:
+        raise ValueError('the smoothed loss does not fall over the tested '
+                         'range; lower --start-lr')
+    slopes = np.gradient(losses[first:lowest + 1], log_lrs[first:lowest + 1])
+    steepest = first + int(np.argmin(slopes))
+    return dict(steepest=float(lrs[steepest]),
+                min_over_10=float(lrs[lowest]) / 10,
+                lowest_loss_lr=float(lrs[lowest]))
+
+
+def plot(history: Dict[str, List[float]], suggestion: Dict[str, float],
+         path: str, title: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    axis.plot(history['lrs'], history['losses'], color='0.75',
+              label='loss')
+    axis.plot(history['lrs'], history['smoothed'], label='smoothed loss')
+    axis.axvline(suggestion['steepest'], color='C1', linestyle='--',
+                 label=f"steepest descent {suggestion['steepest']:.2e}")
+    axis.axvline(suggestion['min_over_10'], color='C2', linestyle=':',
+                 label=f"minimum / 10 {suggestion['min_over_10']:.2e}")
+    axis.set_xscale('log')
+    axis.set_xlabel('learning rate')
+    axis.set_ylabel('training loss')
+    axis.set_title(title)
+    # Show the falling part: cut the axis where the loss has diverged.
+    lowest, highest = min(history['smoothed']), max(history['smoothed'])
+    if lowest > 0:
+        axis.set_ylim(0, min(highest, DEFAULT_DIVERGE * lowest) * 1.05)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='path of the Python config file')
+    parser.add_argument('--start-lr', type=float, default=1e-7,
+                        help='base lr of the first iteration (default 1e-7)')
+    parser.add_argument('--end-lr', type=float, default=10.0,
+                        help='base lr of the last iteration (default 10)')
+    parser.add_argument('--num-iters', type=int, default=200,
+                        help='iterations of the test (default 200)')
+    parser.add_argument('--beta', type=float, default=DEFAULT_BETA,
+                        help='smoothing factor of the moving average '
+                        '(default %(default)s)')
+    parser.add_argument('--diverge', type=float, default=DEFAULT_DIVERGE,
+                        help='stop once the smoothed loss exceeds this factor '
+                        'of its minimum (default %(default)s)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='random seed (default 0)')
+    parser.add_argument('--out', default=None,
+                        help='plot file (default: lr_find_<config name>.png)')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        metavar='KEY=VALUE', help='override config keys')
+    return parser.parse_args(argv)
+
+
+def build_step(cfg, seed: int) -> Callable[[float], float]:
+    """Return ``step(lr) -> loss`` training the model of ``cfg``."""
+    import torch
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import set_random_seed
+
+    from vidft.engine import VidftRunner
+    from vidft.registry import MODELS
+
+    set_random_seed(seed)
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'vidft')):
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        model.train()
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        loader = VidftRunner.build_dataloader(cfg.train_dataloader,
+                                              seed=seed)
+    optimizer = optim_wrapper.optimizer
+    base_lr = optimizer.defaults.get('lr') or optimizer.param_groups[0]['lr']
+    ratios = [group['lr'] / base_lr for group in optimizer.param_groups]
+    batches = iter(loader)
+
+    def step(lr: float) -> float:
+        nonlocal batches
+        for group, ratio in zip(optimizer.param_groups, ratios):
+            group['lr'] = lr * ratio
+        try:
+            data = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            data = next(batches)
+        log_vars = model.train_step(data, optim_wrapper)
+        loss = log_vars['loss']
+        return float(loss.item() if torch.is_tensor(loss) else loss)
+
+    return step
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    from vidft.config import load_config
+
+    cfg = load_config(args.config, args.cfg_options or None)
+    lrs = lr_schedule(args.start_lr, args.end_lr, args.num_iters)
+    step = build_step(cfg, args.seed)
+    history = range_test(step, lrs, beta=args.beta, diverge=args.diverge)
+    suggestion = suggest_lr(history['lrs'], history['smoothed'])
+
+    stem = osp.splitext(osp.basename(args.config))[0]
+    out = args.out or f'lr_find_{stem}.png'
+    plot(history, suggestion, out, f'lr range test: {stem}')
+    stopped = len(history['lrs'])
+    print(f'ran {stopped} of {args.num_iters} iterations '
+          f"(lr {history['lrs'][0]:.2e} to {history['lrs'][-1]:.2e})")
+    print(f"suggested lr (steepest descent of the smoothed loss): "
+          f"{suggestion['steepest']:.3e}")
+    print(f"lr of the lowest smoothed loss / 10: "
+          f"{suggestion['min_over_10']:.3e}")
+    print(f'plot written to {out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
