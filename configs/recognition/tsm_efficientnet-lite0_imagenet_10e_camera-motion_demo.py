@@ -1,5 +1,6 @@
 # The main demo job: fine-tune an ImageNet-pretrained EfficientNet-Lite0 with
-# temporal shift (TSM, 8 segments) to classify camera motion in real footage.
+# temporal shift (TSM) on 8 frames taken 2 apart, to classify camera motion in
+# real footage.
 #
 # Data: on the first run, recognition.CameraMotionDemoDataset renders the
 # demo clips once into data/cache/camera_motion from the four .mp4 files that
