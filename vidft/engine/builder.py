@@ -132,7 +132,11 @@ def _set_unique_experiment_name(cfg: Config) -> None:
     if base is None and cfg.filename:
         base = osp.splitext(osp.basename(cfg.filename))[0]
     if base is None:
-        return
+        # A config built in code has no file name. mmengine would then name
+        # the run by its timestamp alone, and two such runs started within
+        # one second would share a message hub, including the checkpoint
+        # hook's list of checkpoints to delete.
+        base = 'run'
     count = _experiment_counts.get(base, 0) + 1
     _experiment_counts[base] = count
     cfg.experiment_name = base if count == 1 else f'{base}_{count}'
