@@ -84,8 +84,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dump:
         add_dump_metric(cfg, args.dump)
     runner = build_runner(cfg, launcher=args.launcher, work_dir=args.work_dir)
+    succeeded = False
     try:
         runner.test()
+        succeeded = True
     finally:
-        destroy_process_group()
+        destroy_process_group(succeeded)
     return 0

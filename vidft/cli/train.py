@@ -56,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
         cfg, launcher=args.launcher, work_dir=args.work_dir,
         resume=args.resume, amp=args.amp, seed=args.seed,
         deterministic=args.deterministic)
+    succeeded = False
     try:
         runner.train()
+        succeeded = True
     finally:
-        destroy_process_group()
+        destroy_process_group(succeeded)
     return 0

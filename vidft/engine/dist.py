@@ -171,7 +171,18 @@ def cpu_model_wrapper_cfg(model_wrapper_cfg: Optional[Dict[str, Any]],
     return wrapper_cfg
 
 
-def destroy_process_group() -> None:
-    """Tear down the default process group if one exists."""
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        torch_dist.destroy_process_group()
+def destroy_process_group(succeeded: bool = False) -> None:
+    """Tear down the default process group if one exists.
+
+    After a successful run, pass ``succeeded=True``: the ranks first meet at
+    a barrier, so that none tears down its gloo connections while a peer
+    still finishes its last hooks. A rank that tore down early could abort
+    at exit ("terminate called without an active exception") and make
+    torchrun report a finished run as failed. After a failure there is no
+    barrier, because the failed peers would never reach it.
+    """
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    if succeeded and torch_dist.get_world_size() > 1:
+        torch_dist.barrier()
+    torch_dist.destroy_process_group()
