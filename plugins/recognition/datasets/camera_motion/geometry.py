@@ -1,4 +1,4 @@
-"""Window trajectories of the camera-motion demo, one per class.
+"""Window trajectories of the camera-motion demo, one per motion.
 
 Geometry is in pixels of the *working frame*, a source frame resized so its
 shorter side is ``WORKING_SIDE_FACTOR`` (see :mod:`.sources`) times the
@@ -28,7 +28,9 @@ from typing import Any, Dict, Sequence, Tuple
 import cv2
 import numpy as np
 
-CLASSES: Tuple[str, ...] = ('static', 'pan_left', 'pan_right', 'tilt_up',
+# Every motion a clip can have; the demo's classes are a subset of these
+# (see defaults.CLASSES).
+MOTIONS: Tuple[str, ...] = ('static', 'pan_left', 'pan_right', 'tilt_up',
                             'tilt_down', 'zoom_in', 'zoom_out')
 # Window speed of a pan, in output pixels per frame.
 PAN_SPEED_RANGE = (3.0, 6.0)
@@ -40,7 +42,7 @@ WINDOW_FRACTION_RANGE = (0.45, 0.75)
 def draw_trajectory(label: str, frame_width: int, frame_height: int,
                     clip_len: int, size: int,
                     rng: np.random.Generator) -> Dict[str, Any]:
-    """Draw a random window trajectory of class ``label``.
+    """Draw a random window trajectory of the motion ``label``.
 
     Returns the parameters (``speed`` in output pixels per frame, ``zoom_rate``
     per frame) and the windows ``[x_left, y_top, side]`` of every frame, in
@@ -81,7 +83,7 @@ def draw_trajectory(label: str, frame_width: int, frame_height: int,
         ys = np.full(clip_len, rng.uniform(0, frame_height - side))
         sides = np.full(clip_len, side)
     else:
-        raise ValueError(f'expected a class in {CLASSES}, got {label!r}')
+        raise ValueError(f'expected a motion in {MOTIONS}, got {label!r}')
 
     windows = np.stack([xs, ys, sides], axis=1)
     return {

@@ -419,6 +419,20 @@ def test_dense_sampling_becomes_uniform():
     assert any('DenseSampleFrames' in line for line in result.skipped)
 
 
+def test_flip_label_map_carries_over():
+    # Something-Something configs swap the labels of left/right classes when
+    # they flip.
+    flip = dict(type='Flip', flip_ratio=0.5,
+                flip_label_map={86: 87, 87: 86, 93: 94, 94: 93})
+    dataloader = dict(batch_size=1, dataset=dict(
+        type='VideoDataset', ann_file='list.txt', pipeline=[flip]))
+    result = convert_mmaction2_cfg(dict(model=I3D_MODEL,
+                                        train_dataloader=dataloader))
+    step = result.config['train_dataloader']['dataset']['pipeline'][0]
+    assert step == flip
+    assert not any('flip_label_map' in line for line in result.skipped)
+
+
 def test_torchvision_url_becomes_file_name():
     model = dict(I3D_MODEL, backbone=dict(
         I3D_MODEL['backbone'],
