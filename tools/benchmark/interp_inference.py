@@ -18,8 +18,7 @@ The weights stay at their random initialisation, because the work of a
 forward pass does not depend on the values of the weights. (The configs set
 no ``init_cfg`` or ``pretrained``, so the inferencer's ``init_weights()``
 call changes nothing there and is left out.) The frames are uniform random
-values in
-``[0, 1]`` with a fixed seed. Each timed run is one call under
+values in ``[0, 1]`` with a fixed seed. Each timed run is one call under
 ``torch.no_grad``, as in the inferencer. ``--warmup`` untimed calls come
 first, and the table gives the median of ``--repeats`` timed calls. The
 uint8 conversion of the frames before the call and of the prediction after
