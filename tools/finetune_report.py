@@ -70,6 +70,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--peft', nargs='+', default=[], metavar='KEY=VALUE',
                         help='LoRA options for the lora strategy, e.g. r=4 '
                         "target_types=\"('Conv2d',)\"")
+    parser.add_argument(
+        '--reuse', action='store_true',
+        help='take the result of a strategy that already finished in the '
+        'work dir instead of training it again, e.g. to complete a report '
+        'that was stopped; the other options must be those of that run')
     parser.add_argument('--work-dir', default=None,
                         help='parent of the per-strategy work dirs (default: '
                         'work_dirs/finetune_report/<config name>)')
@@ -351,6 +356,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     results = []
     for strategy in strategies:
+        finished = osp.join(args.work_dir, strategy, RESULT_FILE)
+        if args.reuse and osp.isfile(finished):
+            with open(finished) as file:
+                results.append(json.load(file))
+            print(f'[{strategy}] reusing {finished}', flush=True)
+            continue
         print(f'[{strategy}] training in {osp.join(args.work_dir, strategy)}',
               flush=True)
         results.append(run_strategy(args, strategy))

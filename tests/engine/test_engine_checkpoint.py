@@ -195,3 +195,30 @@ def test_load_from_goes_through_safe_load(tmp_path: Path) -> None:
     with pytest.raises(CheckpointLoadError):
         build_runner(cfg).train()
     assert not marker.exists()
+
+
+def test_load_from_of_another_model_raises(tmp_path: Path) -> None:
+    other = tmp_path / 'other_model.pth'
+    torch.save({'state_dict': {'spynet.conv.weight': torch.zeros(2, 2)}},
+               other)
+    cfg = engine_toy.make_config(str(tmp_path / 'work'), max_iters=2,
+                                 log_level='WARNING', load_from=str(other))
+
+    with pytest.raises(ValueError, match='does not match the model') as info:
+        build_runner(cfg).train()
+    assert 'other_model.pth' in str(info.value)
+    assert 'spynet.conv.weight' in str(info.value)
+
+
+def test_misspelt_checkpoint_argument_fails_before_training(
+        tmp_path: Path) -> None:
+    cfg = engine_toy.make_config(str(tmp_path / 'work'), max_iters=2,
+                                 log_level='WARNING')
+    cfg.default_hooks.checkpoint['intervall'] = 1
+    runner = build_runner(cfg)
+
+    with pytest.raises(TypeError, match="'intervall' \\(did you mean "
+                       "'interval'\\?\\)"):
+        runner.train()
+    assert runner.iter == 0
+    assert not list((tmp_path / 'work').glob('*.pth'))

@@ -126,3 +126,34 @@ def test_test_command_rejects_code_in_checkpoint(
     assert 'cannot load checkpoint' in message
     assert 'evil.pth' in message
     assert not marker.exists()
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--out', 'out.gif'], "expected --out to end in one of"),
+    (['--out', 'clip.mp4'], 'is the input video'),
+    (['--out', 'missing_folder/out.mp4'], 'does not exist; create'),
+])
+def test_infer_checks_output_before_running(tmp_path, capsys, monkeypatch,
+                                            extra, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'clip.mp4').write_bytes(b'not decoded before the checks')
+    status = main(['infer', 'no_such_config.py', 'model.pth', 'clip.mp4',
+                   *extra])
+    assert status == 1
+    assert message in capsys.readouterr().err
+
+
+def test_infer_missing_input_is_named(tmp_path, capsys):
+    missing = tmp_path / 'missing.mp4'
+    assert main(['infer', 'no_such_config.py', 'model.pth',
+                 str(missing)]) == 1
+    assert f'input video {missing} does not exist' in capsys.readouterr().err
+
+
+def test_infer_cuda_without_gpu_is_an_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    clip = tmp_path / 'clip.mp4'
+    clip.write_bytes(b'x')
+    assert main(['infer', 'no_such_config.py', 'model.pth', str(clip),
+                 '--device', 'cuda']) == 1
+    assert 'use --device cpu' in capsys.readouterr().err

@@ -96,12 +96,13 @@ def test_merge_matches_unmerged(tmp_path):
         assert (plain(clips) - unmerged).abs().max().item() > 1e-3
 
 
-def lora_model(weights: str) -> PeftModel:
+def lora_model(weights: str, norm_eval='frozen') -> PeftModel:
     """A LoRA model on timm's test EfficientNet (Conv2d and BatchNorm)."""
     torch.manual_seed(0)
     return MODELS.build(dict(
         type='PeftModel', model=image_recognizer('test_efficientnet', weights),
-        peft=dict(method='lora', target_types=['Conv2d'], r=2)))
+        peft=dict(method='lora', target_types=['Conv2d'], r=2),
+        norm_eval=norm_eval))
 
 
 def frame_batch(seed: int = 0) -> torch.Tensor:
@@ -135,6 +136,27 @@ def test_checkpoint_holds_trained_tensors_only(tmp_path):
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=True)
     assert read_peft_reference(loaded) == reference
+
+
+
+def test_lora_default_updates_batchnorm_statistics(tmp_path):
+    # LoRA changes the layers in front of each BatchNorm, so by default the
+    # statistics follow the batches in training and are saved.
+    weights = saved_backbone_weights(image_recognizer('test_efficientnet'),
+                                     str(tmp_path / 'base.pth'))
+    model = lora_model(weights, norm_eval=None)
+    assert model.norm_eval is False
+    model.train()
+    norms = [m for m in model.model.backbone.modules()
+             if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms
+    assert all(m.training for m in norms)
+    assert any('running_mean' in k for k in model.state_dict())
+
+    probe = MODELS.build(dict(
+        type='PeftModel', model=image_recognizer('test_efficientnet', weights),
+        peft=dict(method='linear_probe')))
+    assert probe.norm_eval == 'frozen'
 
 
 def test_checkpoint_round_trip_and_base_check(tmp_path):

@@ -101,6 +101,13 @@ def test_check_table_and_exit_status(videos, video_list, tmp_path, capsys):
         in out
 
 
+def test_check_empty_list_is_an_error(tmp_path, capsys):
+    empty = tmp_path / 'empty_list.txt'
+    empty.write_text('')
+    assert main(['data', 'check', str(empty), '--no-progress']) == 1
+    assert 'empty_list.txt lists no videos' in capsys.readouterr().err
+
+
 def test_check_writes_clean_list(videos, video_list, tmp_path, capsys):
     clean = tmp_path / 'clean.txt'
     main(['data', 'check', video_list, '--workers', '1', '--min-frames',

@@ -174,6 +174,15 @@ def test_two_strategies_end_to_end(tmp_path):
     # The probe's checkpoint holds only the head.
     assert probe['checkpoint_mib'] < full['checkpoint_mib']
 
+    # --reuse rebuilds the report from the finished strategies, untrained.
+    log_time = os.stat(work / 'full' / 'worker.log').st_mtime_ns
+    (work / 'finetune_report.md').unlink()
+    assert report.main([str(config), '--strategies', 'full,linear_probe',
+                        '--work-dir', str(work), '--reuse']) == 0
+    assert os.stat(work / 'full' / 'worker.log').st_mtime_ns == log_time
+    rebuilt = (work / 'finetune_report.md').read_text()
+    assert '| full |' in rebuilt and '| linear_probe |' in rebuilt
+
 
 def test_unfreeze_counts_iterations_of_budget(tmp_path):
     config = tmp_path / 'epochs.py'

@@ -127,17 +127,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ConfigError, PluginError, FileNotFoundError) as exc:
         print(f'vidft {args.command}: error: {exc}', file=sys.stderr)
         return EXIT_USER_ERROR
-    except _checkpoint_errors() as exc:
+    except _user_errors() as exc:
         print(f'vidft {args.command}: error: {exc}', file=sys.stderr)
         return EXIT_USER_ERROR
 
 
-def _checkpoint_errors() -> Tuple[type, ...]:
+def _user_errors() -> Tuple[type, ...]:
     # Imported only when an exception reaches main(): importing the engine
     # up front would slow every command down.
+    from ..data.video.base import VideoDecodeError
     from ..engine.checkpoint import CheckpointLoadError
     from ..finetune.checkpoint_io import UntrustedPickleError
-    return CheckpointLoadError, UntrustedPickleError
+    return CheckpointLoadError, UntrustedPickleError, VideoDecodeError
 
 
 def _exit_code(exc: SystemExit) -> int:

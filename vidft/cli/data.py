@@ -90,6 +90,10 @@ def _check(args: argparse.Namespace) -> int:
     fmt, samples = load_video_source(args.source, args.format,
                                      args.data_prefix)
     paths = [sample['filename'] for sample in samples]
+    if not paths:
+        raise ValueError(f'{args.source} lists no videos, so there is '
+                         'nothing to check; point it at a non-empty '
+                         'annotation file or folder')
     results = check_videos(
         paths, workers=args.workers, min_frames=min_frames,
         channels=args.channels, backend=backend, timeout=args.timeout,

@@ -19,6 +19,8 @@ result's ``repr`` is printed.
 """
 import argparse
 import copy
+import os.path as osp
+import sys
 from typing import Any, Dict, Optional, Tuple, Type
 
 from mmengine.config import Config
@@ -39,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('input', metavar='INPUT', help='input video file')
     parser.add_argument('--out', metavar='OUTPUT', default=None,
                         help='write the output video here (.mp4, .mkv, .mov '
-                        'or .avi); by default no video is written')
+                        'or .avi). Without it, recognition writes no video, '
+                        'VSR writes INPUT_x<scale>.mp4, stylization writes '
+                        'INPUT_stylized.mp4, and interpolation asks for it')
     parser.add_argument('--device', default='cpu',
                         help="torch device to run on, e.g. 'cpu', 'cuda' or "
                         "'cuda:1' (default: cpu)")
@@ -94,7 +98,42 @@ def find_inferencer(cfg: Config) -> Tuple[Type, Dict[str, Any]]:
     return next(iter(registered.values())), {}
 
 
+# Containers the inferencers write, by file extension.
+OUTPUT_SUFFIXES = ('.mp4', '.mkv', '.mov', '.avi')
+
+
+def check_arguments(args: argparse.Namespace) -> Optional[str]:
+    """Return what is wrong with the paths and device of ``args``, if
+    anything, so that a mistake shows before the model is built and run."""
+    if not osp.isfile(args.input):
+        return f'input video {args.input} does not exist or is not a file'
+    if args.out is not None:
+        suffix = osp.splitext(args.out)[1].lower()
+        if suffix not in OUTPUT_SUFFIXES:
+            return (f'expected --out to end in one of {OUTPUT_SUFFIXES}, '
+                    f'got {args.out}')
+        if osp.abspath(args.out) == osp.abspath(args.input):
+            return (f'--out {args.out} is the input video; write the output '
+                    'to another file')
+        folder = osp.dirname(osp.abspath(args.out))
+        if not osp.isdir(folder):
+            return (f'the folder of --out {args.out} does not exist; create '
+                    f'{folder} first')
+    if str(args.device).startswith('cuda'):
+        import torch
+        if not torch.cuda.is_available():
+            return (f'--device {args.device} needs a CUDA GPU, and torch '
+                    'finds none; use --device cpu')
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    from . import EXIT_USER_ERROR
+
+    problem = check_arguments(args)
+    if problem is not None:
+        print(f'vidft infer: error: {problem}', file=sys.stderr)
+        return EXIT_USER_ERROR
     cfg = load_config(args.config, args.cfg_options)
     inferencer_class, options = find_inferencer(cfg)
     inferencer = inferencer_class(config=cfg, checkpoint=args.checkpoint,

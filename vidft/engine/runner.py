@@ -1,5 +1,6 @@
 """vidft's mmengine Runner: safe checkpoint loading, atomic writes, resume
 with fallback, and a guarded optimizer wrapper."""
+import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -20,6 +21,31 @@ from .optim_wrappers import install_nonfinite_guard
 # The value of ``resume`` that picks the newest readable checkpoint.
 AUTO_RESUME = 'auto'
 
+
+def _check_names_match(filename: str, checkpoint: Any, model: torch.nn.Module,
+                       revise_keys: Sequence[Tuple[str, str]]) -> None:
+    """Raise when no weight of ``checkpoint`` has a name of ``model``.
+
+    mmengine only logs missing and unexpected keys, so a checkpoint of
+    another model would otherwise be tested or trained on as if it had
+    loaded.
+    """
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(
+        checkpoint, dict) else None
+    if not isinstance(state, dict) or not state:
+        return
+    names = set(state)
+    for pattern, replacement in revise_keys:
+        names = {re.sub(pattern, replacement, name) for name in names}
+    model_names = set(model.state_dict())
+    if model_names and not names & model_names:
+        raise ValueError(
+            f'checkpoint {filename} does not match the model of the config: '
+            f'none of its {len(names)} weight names is a name of the model '
+            f'(checkpoint: {sorted(names)[:2]}, model: '
+            f'{sorted(model_names)[:2]}). Pass a checkpoint trained with '
+            'this config, or set model.backbone.pretrained to load '
+            'backbone weights with a key map')
 
 @RUNNERS.register_module()
 class VidftRunner(Runner):
@@ -95,6 +121,7 @@ class VidftRunner(Runner):
 
         model = self.model.module if is_model_wrapper(
             self.model) else self.model
+        _check_names_match(filename, checkpoint, model, revise_keys)
         checkpoint = _load_checkpoint_to_model(
             model, checkpoint, strict, revise_keys=list(revise_keys))
         self._has_loaded = True

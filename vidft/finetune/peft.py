@@ -341,14 +341,22 @@ class PeftModel(BaseModel):
         norm_eval: ``'frozen'`` keeps BatchNorm layers whose parameters are
             all frozen in eval mode. Their running statistics then stay
             those of the pretrained weights and are not saved. ``False``
-            lets them update, and checkpoints then include them.
+            lets them update, and checkpoints then include them. ``None``
+            (the default) picks ``False`` for LoRA and ``'frozen'`` for the
+            other methods. LoRA changes the convolutions in front of each
+            BatchNorm, so the pretrained statistics go stale. With them
+            frozen, a LoRA run on EfficientNet-Lite0 drove every output of
+            the last convolution below zero, where ReLU6 passes nothing and
+            no gradient, and the model stopped learning.
     """
 
     def __init__(self, model: Union[dict, BaseModel], peft: dict,
-                 norm_eval: Union[bool, str] = 'frozen') -> None:
+                 norm_eval: Union[bool, str, None] = None) -> None:
+        if norm_eval is None:
+            norm_eval = False if peft.get('method') == 'lora' else 'frozen'
         if norm_eval not in (False, 'frozen'):
-            raise ValueError(f"expected norm_eval in (False, 'frozen'), got "
-                             f'{norm_eval!r}')
+            raise ValueError(f"expected norm_eval in (None, False, 'frozen'), "
+                             f'got {norm_eval!r}')
         inner = MODELS.build(model) if isinstance(model, dict) else model
         if not isinstance(inner, BaseModel):
             raise TypeError(f'expected the inner model to be an mmengine '

@@ -48,8 +48,13 @@ class _LabelledDataset(BaseVideoDataset):
                          metainfo=metainfo, data_root=data_root, **kwargs)
 
     def _check_labels(self, samples: List[dict]) -> None:
-        """Raise ValueError for a label outside the known classes, and for a
-        multi-label sample in a single-label dataset."""
+        """Raise ValueError for an annotation file without samples, for a
+        label outside the known classes, and for a multi-label sample in a
+        single-label dataset."""
+        if not samples:
+            raise ValueError(
+                f'annotation file {self.ann_file} lists no samples; fill it '
+                '(one sample per line) or point ann_file at another file')
         classes = self._metainfo.get('classes')
         num_classes = self.num_classes or (len(classes) if classes else None)
         for index, sample in enumerate(samples):

@@ -74,6 +74,14 @@ def test_list_format(videos, tmp_path):
     assert mean_grey(sample) == pytest.approx(levels['jump.mp4'], abs=3)
 
 
+def test_empty_annotation_file_raises(tmp_path):
+    ann_file = tmp_path / 'empty.txt'
+    write(str(ann_file), '\n')
+    with pytest.raises(ValueError, match='empty.txt lists no samples'):
+        VideoDataset(str(ann_file), VIDEO_PIPELINE, ann_format='list',
+                     num_classes=3)
+
+
 def test_list_label_map_sets_classes(videos, tmp_path):
     root, _ = videos
     write(str(tmp_path / 'train.txt'), 'walk.mp4 0\nrun.mp4 1\n')

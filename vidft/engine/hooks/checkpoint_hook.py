@@ -1,4 +1,6 @@
 """mmengine's CheckpointHook with crash-safe retention."""
+import difflib
+import inspect
 import os.path as osp
 from typing import Any, Optional
 
@@ -21,7 +23,35 @@ class CheckpointHook(MMEngineCheckpointHook):
     :meth:`vidft.engine.VidftRunner.save_checkpoint`), then deletes the
     expired file and rewrites ``last_checkpoint`` atomically. Deletion and
     the pointer file happen on rank 0 only. All arguments are mmengine's.
+
+    mmengine hands any argument it does not know to ``runner.save_checkpoint``
+    at the first save, so a misspelt argument used to fail only after the
+    first epoch. This hook checks them when training starts.
     """
+
+    def before_train(self, runner: Any) -> None:
+        self._check_save_arguments(runner)
+        super().before_train(runner)
+
+    def _check_save_arguments(self, runner: Any) -> None:
+        accepted = inspect.signature(runner.save_checkpoint).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD
+               for p in accepted.values()):
+            return
+        unknown = sorted(set(self.args) - set(accepted))
+        if not unknown:
+            return
+        known = [name for name in inspect.signature(
+            MMEngineCheckpointHook.__init__).parameters
+                 if name not in ('self', 'kwargs')]
+        hints = [f'{name!r} (did you mean {close[0]!r}?)' if close else
+                 repr(name) for name, close in
+                 ((name, difflib.get_close_matches(name, known, n=1))
+                  for name in unknown)]
+        raise TypeError(
+            'default_hooks.checkpoint got unknown arguments '
+            f"{', '.join(hints)}; the arguments of CheckpointHook are "
+            f'{known}')
 
     def _save_checkpoint_with_step(self, runner: Any, step: int,
                                    meta: dict) -> None:
