@@ -173,3 +173,15 @@ def test_default_runtime_as_base(tmp_path):
     assert cfg.default_hooks.checkpoint.type == 'CheckpointHook'
     assert cfg.default_hooks.logger.interval == 20
     assert cfg.randomness.seed == 3
+
+
+def test_syntax_error_names_file_and_line(tmp_path):
+    broken = tmp_path / 'broken.py'
+    broken.write_text("optim_wrapper = dict(type='OptimWrapper')\n"
+                      'model = dict(\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(str(broken))
+    message = str(info.value)
+    assert 'broken.py' in message
+    assert 'line 2' in message
+    assert 'fix the Python syntax' in message

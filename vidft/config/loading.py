@@ -28,14 +28,22 @@ def load_config(path: str, cfg_options: CfgOptions = None) -> Config:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ConfigError: an override is malformed or the merged config is
-            invalid (see :func:`validate_config`).
+        ConfigError: the file is not valid Python, an override is
+            malformed or the merged config is invalid (see
+            :func:`validate_config`).
         vidft.plugins.PluginError: a plugin that the config names is
             disabled or fails to import.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as error:
+        # mmengine parses the text without a file name, so the traceback
+        # would say "<unknown>".
+        raise ConfigError([('syntax', (
+            f'line {error.lineno}: {error.msg} (in this file or one of its '
+            '_base_ files); fix the Python syntax'))], source=path) from error
 
     values, texts = _parse_options(cfg_options, source=path)
     for key, value in values.items():
