@@ -40,7 +40,7 @@ def load_config(path: str, cfg_options: CfgOptions = None) -> Config:
         cfg = Config.fromfile(path)
     except SyntaxError as error:
         # mmengine parses the text without a file name, so the traceback
-        # would say "<unknown>".
+        # would show "<unknown>" in place of the file.
         raise ConfigError([('syntax', (
             f'line {error.lineno}: {error.msg} (in this file or one of its '
             '_base_ files); fix the Python syntax'))], source=path) from error

@@ -24,9 +24,10 @@ class CheckpointHook(MMEngineCheckpointHook):
     expired file and rewrites ``last_checkpoint`` atomically. Deletion and
     the pointer file happen on rank 0 only. All arguments are mmengine's.
 
-    mmengine hands any argument it does not know to ``runner.save_checkpoint``
-    at the first save, so a misspelt argument used to fail only after the
-    first epoch. This hook checks them when training starts.
+    mmengine hands any argument it does not know to
+    ``runner.save_checkpoint`` at the first save, so a misspelt argument
+    would otherwise fail only after the first epoch. This hook checks the
+    arguments when training starts.
     """
 
     def before_train(self, runner: Any) -> None:
