@@ -167,9 +167,9 @@ def test_flip_maps_labels_only_when_it_flips():
         flipped = Flip(flip_ratio=1.0, flip_label_map=label_map)(
             dict(imgs=random_frames(), label=label))
         assert flipped['label'] == expected
-    kept = Flip(flip_ratio=0.0, flip_label_map=label_map)(
+    unflipped = Flip(flip_ratio=0.0, flip_label_map=label_map)(
         dict(imgs=random_frames(), label=1))
-    assert kept['label'] == 1
+    assert unflipped['label'] == 1
 
 
 def test_flip_label_map_must_hold_class_indices():

@@ -50,7 +50,7 @@ def check_label_map(label_map: Optional[Mapping[Any, Any]],
                     name: str) -> Dict[int, int]:
     """Return ``label_map`` as a dict of ints, or raise naming ``name``.
 
-    Label maps say which class a sample becomes when a transform changes what
+    A label map gives the class a sample becomes when a transform changes what
     its label means, for example a horizontal flip of a "pan left" clip.
     """
     if label_map is None:
