@@ -33,7 +33,8 @@ class BaseTransform:
         return self.transform(results)
 
     def __repr__(self) -> str:
-        args = ', '.join(f'{k}={v!r}' for k, v in vars(self).items())
+        args = ', '.join(f'{k}={v!r}' for k, v in vars(self).items()
+                         if not k.startswith('_'))
         return f'{type(self).__name__}({args})'
 
 
@@ -65,17 +66,23 @@ class LoadVideoFrames(BaseTransform):
 
     Args:
         backend: Decoder backend of :func:`vidft.data.video.open_video`.
+        cache_mb: Keep up to this many MiB of decoded frames in memory
+            (:class:`vidft.data.video.DecodedFrameCache`, one per data loader
+            worker); 0 decodes every clip.
     """
 
-    def __init__(self, backend: str = 'pyav') -> None:
+    def __init__(self, backend: str = 'pyav', cache_mb: float = 0) -> None:
+        from vidft.data.video import DecodedFrameCache
+
         self.backend = backend
+        self.cache_mb = cache_mb
+        self._cache = DecodedFrameCache(cache_mb, backend=backend)
 
     def transform(self, results: Dict) -> Dict:
-        from vidft.data.video import open_video
-
-        with open_video(results['filename'], backend=self.backend) as reader:
-            results['gt_imgs'] = reader.get(list(results['frame_inds']))
-            results.setdefault('fps', reader.fps)
+        frames, fps = self._cache.read(results['filename'],
+                                       results['frame_inds'])
+        results['gt_imgs'] = frames
+        results.setdefault('fps', fps)
         return results
 
 

