@@ -23,6 +23,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
 
+from vidft.data.video import OUTPUT_FORMATS
 from vidft.registry import MODELS, TRANSFORMS
 
 from .registry import INFERENCERS
@@ -38,11 +39,6 @@ DEFAULT_TOPK = 5
 RAWFRAME_TRANSFORMS = ('RawFrameDecode', )
 VIDEO_INIT = 'VideoInit'
 VIDEO_DECODE = 'VideoDecode'
-
-# Containers the output video may use, by file extension.
-OUTPUT_FORMATS = {'.mp4': 'mp4', '.mkv': 'matroska', '.mov': 'mov',
-                  '.avi': 'avi'}
-
 
 @dataclass
 class RecognitionResult:

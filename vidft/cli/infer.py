@@ -98,10 +98,6 @@ def find_inferencer(cfg: Config) -> Tuple[Type, Dict[str, Any]]:
     return next(iter(registered.values())), {}
 
 
-# Containers the inferencers write, by file extension.
-OUTPUT_SUFFIXES = ('.mp4', '.mkv', '.mov', '.avi')
-
-
 def check_arguments(args: argparse.Namespace) -> Optional[str]:
     """Return what is wrong with the paths and device of ``args``, if
     anything, so that a mistake shows before the model is built and run."""
@@ -109,8 +105,10 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         return f'input video {args.input} does not exist or is not a file'
     if args.out is not None:
         suffix = osp.splitext(args.out)[1].lower()
-        if suffix not in OUTPUT_SUFFIXES:
-            return (f'expected --out to end in one of {OUTPUT_SUFFIXES}, '
+        from vidft.data.video import OUTPUT_FORMATS
+
+        if suffix not in OUTPUT_FORMATS:
+            return (f'expected --out to end in one of {tuple(OUTPUT_FORMATS)}, '
                     f'got {args.out}')
         if osp.abspath(args.out) == osp.abspath(args.input):
             return (f'--out {args.out} is the input video; write the output '

@@ -12,6 +12,11 @@ import numpy as np
 # attempt after the first starts further back (see the backends).
 MAX_DECODE_ATTEMPTS = 3
 
+#: Containers the inferencers write output videos in, by file extension
+#: (PyAV format names).
+OUTPUT_FORMATS = {'.mp4': 'mp4', '.mkv': 'matroska', '.mov': 'mov',
+                  '.avi': 'avi'}
+
 # Files whose frame index (or frame count) one process keeps in memory.
 INDEX_CACHE_SIZE = 4096
 
