@@ -302,3 +302,22 @@ def test_scope_registered_by_custom_imports(tmp_path, monkeypatch):
         sys.modules.pop('vidft_lab_components', None)
 
     assert cfg.model.type == 'mylab.LabNet'
+
+
+def test_misspelt_loop_argument_is_named_with_a_suggestion():
+    problems = _problems(_config(
+        train_cfg=dict(type='EpochBasedTrainLoop', max_epoch=3),
+        val_cfg=dict(type='ValLoop', fp16=False, interval=2)))
+    assert set(problems) == {'train_cfg.max_epoch', 'val_cfg.interval'}
+    assert "did you mean 'max_epochs'?" in problems['train_cfg.max_epoch']
+    assert 'EpochBasedTrainLoop' in problems['train_cfg.max_epoch']
+    assert 'fp16' in problems['val_cfg.interval']
+
+
+def test_loop_shorthand_is_checked_against_the_loop_it_picks():
+    # by_epoch=False makes the Runner build IterBasedTrainLoop.
+    problems = _problems(_config(
+        train_cfg=dict(by_epoch=False, max_epochs=3)))
+    assert "did you mean 'max_iters'?" in problems['train_cfg.max_epochs']
+    validate_config(_config(train_cfg=dict(by_epoch=False, max_iters=3,
+                                           val_interval=1)))

@@ -1,6 +1,7 @@
 """Validation of a loaded config against :mod:`vidft.config.schema`."""
 import difflib
 import importlib.util
+import inspect
 from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
                     Set, Tuple)
 
@@ -11,6 +12,9 @@ from . import schema
 
 # Maximum length of the repr of a value quoted in an error message.
 MAX_VALUE_REPR = 60
+
+# Loop arguments that the Runner passes itself.
+RUNNER_LOOP_ARGS = ('self', 'runner', 'dataloader', 'evaluator')
 
 # Scopes that are always valid besides the installed plugins.
 CORE_SCOPES = ('vidft', 'mmengine')
@@ -68,10 +72,62 @@ def validate_config(cfg: Config, *,
 
     problems.extend(_check_legacy_nested(cfg))
     problems.extend(_check_scopes(cfg))
+    problems.extend(_check_loop_arguments(cfg))
 
     if problems:
         raise ConfigError(_annotate(problems, overrides or {}),
                           source=cfg.filename)
+
+
+def _loop_class(section: str, node: Mapping[str, Any]) -> Optional[type]:
+    """Return the loop class the Runner builds for ``node``, or None when it
+    cannot be told here (the scope's registry reports it instead)."""
+    from vidft.registry import LOOPS
+
+    kind = node.get('type')
+    if kind is None:
+        # The Runner's shorthand: by_epoch picks the training loop.
+        if section == 'train_cfg':
+            kind = ('EpochBasedTrainLoop' if node.get('by_epoch', True) else
+                    'IterBasedTrainLoop')
+        else:
+            kind = 'ValLoop' if section == 'val_cfg' else 'TestLoop'
+    if isinstance(kind, type):
+        return kind
+    if not isinstance(kind, str):
+        return None
+    try:
+        return LOOPS.get(kind)
+    except Exception:  # noqa: BLE001 -- an unknown scope; _check_scopes says
+        return None
+
+
+def _check_loop_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
+    """Report keys of train_cfg, val_cfg and test_cfg that their loop class
+    does not take (``train_cfg.max_epoch`` for ``max_epochs``), which would
+    otherwise stop the Runner with a bare TypeError."""
+    for section in ('train_cfg', 'val_cfg', 'test_cfg'):
+        node = cfg.get(section)
+        if not isinstance(node, Mapping) or not node:
+            continue
+        loop = _loop_class(section, node)
+        if loop is None:
+            continue
+        parameters = inspect.signature(loop.__init__).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD
+               for p in parameters.values()):
+            continue
+        accepted = sorted(set(parameters) - set(RUNNER_LOOP_ARGS))
+        shorthand = {'type'} | ({'by_epoch'} if 'type' not in node else set())
+        for key in node:
+            if key in shorthand or key in accepted:
+                continue
+            close = difflib.get_close_matches(key, accepted, n=1,
+                                              cutoff=schema.SUGGESTION_CUTOFF)
+            hint = f"did you mean '{close[0]}'? " if close else ''
+            yield (f'{section}.{key}',
+                   f'{loop.__name__} takes no argument {key!r}; {hint}'
+                   f'its arguments are {", ".join(accepted)}')
 
 
 def _classify_top_level(name: str) -> Optional[str]:
