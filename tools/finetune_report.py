@@ -70,6 +70,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--peft', nargs='+', default=[], metavar='KEY=VALUE',
                         help='LoRA options for the lora strategy, e.g. r=4 '
                         "target_types=\"('Conv2d',)\"")
+    parser.add_argument('--lora-lr-mult', type=float, default=1.0,
+                        help='lr multiplier of the LoRA weights in the lora '
+                        'strategy (default: %(default)s)')
     parser.add_argument(
         '--reuse', action='store_true',
         help='take the result of a strategy that already finished in the '
@@ -145,6 +148,8 @@ def worker_config(args: argparse.Namespace) -> Any:
     options = {}
     if args.worker == 'lora' and args.peft:
         options['peft'] = parse_peft_options(args.peft)
+    if args.worker == 'lora' and args.lora_lr_mult != 1.0:
+        options['lr_mult'] = args.lora_lr_mult
     return apply_strategy(cfg, args.worker, **options)
 
 
@@ -247,6 +252,8 @@ def run_strategy(args: argparse.Namespace, strategy: str) -> Dict[str, Any]:
         command += ['--val-interval', str(args.val_interval)]
     if args.peft:
         command += ['--peft', *args.peft]
+    if args.lora_lr_mult != 1.0:
+        command += ['--lora-lr-mult', str(args.lora_lr_mult)]
     if args.cfg_options:
         command += ['--cfg-options', *args.cfg_options]
     work_dir = osp.join(args.work_dir, strategy)

@@ -263,3 +263,30 @@ def test_layer_decay_torchvision_stages():
     assert settings['layer1.0.conv1.weight'][0] == pytest.approx(BASE_LR / 16)
     assert settings['layer4.1.bn2.bias'][0] == pytest.approx(BASE_LR / 2)
     assert settings['fc.weight'][0] == pytest.approx(BASE_LR)
+
+
+def test_lora_strategy_lr_mult_reaches_lora_weights_only():
+    from mmengine.config import Config
+
+    from vidft.finetune import apply_peft, apply_strategy
+
+    cfg = apply_strategy(
+        Config(dict(model=dict(type='Toy'),
+                    optim_wrapper=dict(paramwise_cfg=dict(
+                        custom_keys={'head': dict(lr_mult=10.0)})))),
+        'lora', lr_mult=4.0, peft=dict(target_types=['Conv2d'], r=2))
+    custom_keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    assert custom_keys == {'head': dict(lr_mult=10.0),
+                           'lora_': dict(lr_mult=4.0)}
+
+    model = Classifier()
+    peft = dict(cfg.model.peft)
+    peft.pop('method')
+    apply_peft(model, dict(method='lora', **peft))
+    settings = settings_by_name(
+        model, build(model, paramwise_cfg=cfg.optim_wrapper.paramwise_cfg))
+    lora = {n: lr for n, (lr, _) in settings.items() if 'lora_' in n}
+    assert lora and set(lora.values()) == {BASE_LR * 4.0}
+    assert settings['head.weight'][0] == pytest.approx(BASE_LR * 10.0)
+    with pytest.raises(ValueError, match='lr_mult > 0'):
+        apply_strategy(cfg, 'lora', lr_mult=0.0)

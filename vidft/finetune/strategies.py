@@ -17,7 +17,9 @@ strategy                  what changes in the config
                           backbone's biases and the head train
 ``lora``                  ``PeftModel`` with ``method='lora'`` and the
                           ``peft`` options given, completed from
-                          :data:`DEFAULT_LORA`; LoRA weights and head train
+                          :data:`DEFAULT_LORA`; LoRA weights and head train;
+                          ``lr_mult`` (default 1) multiplies the lr of the
+                          LoRA weights through ``paramwise_cfg``
 ``unfreeze``              ``frozen_stages=-1``, and an ``UnfreezeHook`` keeps
                           the backbone frozen for the first quarter of
                           training (``unfreeze_at``), then trains it with
@@ -28,8 +30,10 @@ strategy                  what changes in the config
                           and ``load_from`` go; ``frozen_stages=-1``
 ========================  ==================================================
 
-Only the model, ``custom_hooks``, ``load_from`` and the DDP wrapper options
-change; data, schedule and optimizer stay as the config has them.
+Only the model, ``custom_hooks``, ``load_from``, the DDP wrapper options and
+(for ``lora`` with ``lr_mult``) one ``custom_keys`` entry of the optimizer's
+``paramwise_cfg`` change; data, schedule and optimizer stay as the config
+has them.
 """
 import copy
 import logging
@@ -47,6 +51,10 @@ DEFAULT_LORA: Dict[str, Any] = dict(
     method='lora', target_types=('Linear', 'Conv2d', 'Conv3d'), r=8,
     lora_alpha=16, lora_dropout=0.0)
 
+# Substring of the names peft gives LoRA parameters (lora_A, lora_B,
+# lora_embedding_A, ...), as a custom_keys entry of paramwise_cfg.
+LORA_PARAM_KEY = 'lora_'
+
 # Share of the training length that 'unfreeze' keeps the backbone frozen.
 UNFREEZE_FRACTION = 0.25
 
@@ -61,7 +69,8 @@ def apply_strategy(cfg: Config, name: str, **options: Any) -> Config:
         cfg: A config with a ``model`` (plain or wrapped in ``PeftModel``).
         name: One of :data:`STRATEGIES`; see the module doc.
         options: For ``'lora'``: ``peft`` (dict of LoRA options, see
-            :func:`vidft.finetune.apply_peft`). For ``'lora'``, ``'bitfit'``
+            :func:`vidft.finetune.apply_peft`) and ``lr_mult`` (lr
+            multiplier of the LoRA weights, default 1). For ``'lora'``, ``'bitfit'``
             and ``'linear_probe'``: ``target`` (default ``'backbone'``). For
             ``'unfreeze'``: ``unfreeze_at`` (epochs or iterations, as the
             train loop counts; default a quarter of training), ``lr_mult``
@@ -107,7 +116,8 @@ def _rewrite_probe(method: str) -> Callable[..., None]:
 
 def _rewrite_lora(cfg: Config, previous_peft: Optional[dict],
                   peft: Optional[dict] = None,
-                  target: Optional[str] = None) -> None:
+                  target: Optional[str] = None,
+                  lr_mult: float = 1.0) -> None:
     if peft is None:
         reuse = previous_peft and previous_peft.get('method') == 'lora'
         peft = previous_peft if reuse else DEFAULT_LORA
@@ -125,6 +135,24 @@ def _rewrite_lora(cfg: Config, previous_peft: Optional[dict],
         peft['target'] = target
     _rewrite_full(cfg, previous_peft)
     _wrap_peft_model(cfg, peft)
+    if lr_mult != 1.0:
+        _set_lr_mult(cfg, LORA_PARAM_KEY, lr_mult)
+
+
+def _set_lr_mult(cfg: Config, key: str, lr_mult: float) -> None:
+    """Give parameters whose names contain ``key`` the lr multiplier
+    ``lr_mult``, keeping the config's other ``custom_keys``."""
+    if lr_mult <= 0:
+        raise ValueError(f'expected lr_mult > 0, got {lr_mult}')
+    wrapper = cfg.get('optim_wrapper')
+    if not isinstance(wrapper, dict):
+        raise ValueError('lr_mult needs the config to define optim_wrapper; '
+                         'add one or leave lr_mult at 1')
+    paramwise = dict(wrapper.get('paramwise_cfg') or {})
+    custom_keys = dict(paramwise.get('custom_keys') or {})
+    custom_keys[key] = dict(custom_keys.get(key) or {}, lr_mult=lr_mult)
+    paramwise['custom_keys'] = custom_keys
+    wrapper['paramwise_cfg'] = paramwise
 
 
 def _rewrite_unfreeze(cfg: Config, previous_peft: Optional[dict],
@@ -180,7 +208,7 @@ _STRATEGY_OPTIONS: Dict[str, Tuple[str, ...]] = {
     'full': (),
     'linear_probe': ('target',),
     'bitfit': ('target',),
-    'lora': ('peft', 'target'),
+    'lora': ('peft', 'target', 'lr_mult'),
     'unfreeze': ('unfreeze_at', 'lr_mult', 'patterns'),
     'scratch': (),
 }
