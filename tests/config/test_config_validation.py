@@ -321,3 +321,13 @@ def test_loop_shorthand_is_checked_against_the_loop_it_picks():
     assert "did you mean 'max_iters'?" in problems['train_cfg.max_epochs']
     validate_config(_config(train_cfg=dict(by_epoch=False, max_iters=3,
                                            val_interval=1)))
+
+
+def test_train_loop_needs_type_or_by_epoch():
+    problems = _problems(_config(train_cfg=dict(max_epochs=3)))
+    assert "'by_epoch'" in problems['train_cfg']
+
+
+def test_unknown_loop_type_is_named():
+    problems = _problems(_config(train_cfg=dict(type='NoSuchLoop')))
+    assert 'NoSuchLoop' in problems['train_cfg.type']

@@ -79,27 +79,28 @@ def validate_config(cfg: Config, *,
                           source=cfg.filename)
 
 
-def _loop_class(section: str, node: Mapping[str, Any]) -> Optional[type]:
-    """Return the loop class the Runner builds for ``node``, or None when it
-    cannot be told here (the scope's registry reports it instead)."""
+def _loop_class(section: str, node: Mapping[str, Any]) -> type:
+    """Return the loop class the Runner builds for ``node``.
+
+    Raises:
+        KeyError: the loop type is not registered.
+    """
+    # mmengine registers its loops when mmengine.runner is imported.
+    import mmengine.runner  # noqa: F401
+
     from vidft.registry import LOOPS
 
     kind = node.get('type')
     if kind is None:
         # The Runner's shorthand: by_epoch picks the training loop.
         if section == 'train_cfg':
-            kind = ('EpochBasedTrainLoop' if node.get('by_epoch', True) else
+            kind = ('EpochBasedTrainLoop' if node['by_epoch'] else
                     'IterBasedTrainLoop')
         else:
             kind = 'ValLoop' if section == 'val_cfg' else 'TestLoop'
     if isinstance(kind, type):
         return kind
-    if not isinstance(kind, str):
-        return None
-    try:
-        return LOOPS.get(kind)
-    except Exception:  # noqa: BLE001 -- an unknown scope; _check_scopes says
-        return None
+    return LOOPS.get(kind)
 
 
 def _check_loop_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
@@ -110,8 +111,17 @@ def _check_loop_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
         node = cfg.get(section)
         if not isinstance(node, Mapping) or not node:
             continue
-        loop = _loop_class(section, node)
-        if loop is None:
+        if section == 'train_cfg' and 'type' not in node and \
+                'by_epoch' not in node:
+            yield (section, "expected 'type' (EpochBasedTrainLoop or "
+                   "IterBasedTrainLoop) or 'by_epoch', got neither")
+            continue
+        try:
+            loop = _loop_class(section, node)
+        except KeyError as error:
+            if '.' in str(node.get('type', '')):
+                continue  # an unknown scope prefix, which _check_scopes reports
+            yield f'{section}.type', str(error).strip('"\'')
             continue
         parameters = inspect.signature(loop.__init__).parameters
         if any(p.kind is inspect.Parameter.VAR_KEYWORD
