@@ -85,5 +85,16 @@ def test_zero_budget_decodes_every_request(test_videos):
     cache.read(path, [1])
     assert cache.decoded == [[1], [1]]
     assert len(cache) == 0
-    with pytest.raises(ValueError, match='>= 0 MiB'):
-        DecodedFrameCache(max_mb=-1)
+    for bad in (-1, float('nan'), float('inf'), None, '8', True):
+        with pytest.raises(ValueError, match='finite number >= 0'):
+            DecodedFrameCache(max_mb=bad)
+    with pytest.raises(ValueError, match='at least one frame index'):
+        cache.read(path, [])
+
+
+def test_cached_frames_do_not_keep_the_decoded_batch(test_videos):
+    cache = DecodedFrameCache(max_mb=1.5 * FRAME_BYTES / 2**20)
+    cache.read(test_videos['mp4_h264'], list(range(10)))
+    (frame,) = cache._frames.values()
+    # A view of the 10-frame batch would keep all of it alive.
+    assert frame.base is None

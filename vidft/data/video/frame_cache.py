@@ -6,6 +6,7 @@ takes to train on a crop of it, and random crops come back to the same
 frames every epoch. :class:`DecodedFrameCache` keeps decoded frames up to a
 memory budget, least recently used dropped first.
 """
+import math
 from collections import OrderedDict
 from typing import Dict, Hashable, List, Sequence, Tuple
 
@@ -29,9 +30,10 @@ class DecodedFrameCache:
     """
 
     def __init__(self, max_mb: float, backend: str = 'pyav') -> None:
-        if max_mb < 0:
-            raise ValueError(f'expected a frame cache budget >= 0 MiB, got '
-                             f'{max_mb}')
+        if isinstance(max_mb, bool) or not isinstance(max_mb, (int, float)) \
+                or not math.isfinite(max_mb) or max_mb < 0:
+            raise ValueError(f'expected a frame cache budget in MiB, a '
+                             f'finite number >= 0, got {max_mb!r}')
         self.max_bytes = int(max_mb * 2**20)
         self.backend = backend
         self._frames: 'OrderedDict[Hashable, np.ndarray]' = OrderedDict()
@@ -63,6 +65,8 @@ class DecodedFrameCache:
         The frames are copies: a caller may write into them.
         """
         indices = [int(index) for index in indices]
+        if not indices:
+            raise ValueError(f'expected at least one frame index for {path}')
         if not self.max_bytes:
             return self._decode(path, indices)
         video = file_key(path)
@@ -76,6 +80,9 @@ class DecodedFrameCache:
         if missing:
             decoded, self._fps[video] = self._decode(path, missing)
             for index, frame in zip(missing, decoded):
+                # A copy, so a cached frame does not keep the whole decoded
+                # batch it is a view of in memory.
+                frame = frame.copy()
                 found[index] = frame
                 self._store((video, index), frame)
         # np.stack copies, so the cached frames stay as decoded.
