@@ -29,6 +29,7 @@ lr schedule by a linear warm-up over the first 10% (at least 2 iterations)
 followed by cosine decay.
 """
 import argparse
+import math
 import ast
 import json
 import os
@@ -360,6 +361,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f'expected strategies from {STRATEGIES}, got '
                          f'{args.strategies!r}')
     parse_peft_options(args.peft)  # reject malformed options before training
+    if not (math.isfinite(args.lora_lr_mult) and args.lora_lr_mult > 0):
+        raise SystemExit(f'expected --lora-lr-mult to be a finite number > 0, '
+                         f'got {args.lora_lr_mult}')
+    if args.lora_lr_mult != 1.0 and 'lora' not in strategies:
+        raise SystemExit('--lora-lr-mult applies to the lora strategy only; '
+                         'add lora to --strategies or drop the option')
 
     results = []
     for strategy in strategies:

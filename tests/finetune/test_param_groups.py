@@ -288,5 +288,10 @@ def test_lora_strategy_lr_mult_reaches_lora_weights_only():
     lora = {n: lr for n, (lr, _) in settings.items() if 'lora_' in n}
     assert lora and set(lora.values()) == {BASE_LR * 4.0}
     assert settings['head.weight'][0] == pytest.approx(BASE_LR * 10.0)
-    with pytest.raises(ValueError, match='lr_mult > 0'):
-        apply_strategy(cfg, 'lora', lr_mult=0.0)
+    for bad in (0.0, float('nan'), float('inf'), '2', None):
+        with pytest.raises(ValueError, match='finite number > 0'):
+            apply_strategy(cfg, 'lora', lr_mult=bad)
+    # Another strategy, or lora without lr_mult, drops the entry again.
+    for name, options in (('full', {}), ('lora', {})):
+        rewritten = apply_strategy(cfg, name, **options)
+        assert 'lora_' not in rewritten.optim_wrapper.paramwise_cfg.custom_keys

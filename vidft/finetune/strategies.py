@@ -37,6 +37,7 @@ has them.
 """
 import copy
 import logging
+import math
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mmengine.config import Config, ConfigDict
@@ -94,6 +95,8 @@ def apply_strategy(cfg: Config, name: str, **options: Any) -> Config:
     if not isinstance(cfg, Config):
         cfg = Config(dict(cfg))
     previous_peft = _unwrap_peft_model(cfg)
+    if previous_peft and previous_peft.get('method') == 'lora':
+        _remove_lr_mult(cfg, LORA_PARAM_KEY)
     _remove_unfreeze_hooks(cfg)
 
     rewrite = _REWRITES[name]
@@ -142,17 +145,40 @@ def _rewrite_lora(cfg: Config, previous_peft: Optional[dict],
 def _set_lr_mult(cfg: Config, key: str, lr_mult: float) -> None:
     """Give parameters whose names contain ``key`` the lr multiplier
     ``lr_mult``, keeping the config's other ``custom_keys``."""
-    if lr_mult <= 0:
-        raise ValueError(f'expected lr_mult > 0, got {lr_mult}')
+    if isinstance(lr_mult, bool) or not isinstance(lr_mult, (int, float)) \
+            or not math.isfinite(lr_mult) or lr_mult <= 0:
+        raise ValueError(f'expected lr_mult to be a finite number > 0, got '
+                         f'{lr_mult!r}')
     wrapper = cfg.get('optim_wrapper')
     if not isinstance(wrapper, dict):
         raise ValueError('lr_mult needs the config to define optim_wrapper; '
                          'add one or leave lr_mult at 1')
     paramwise = dict(wrapper.get('paramwise_cfg') or {})
     custom_keys = dict(paramwise.get('custom_keys') or {})
+    # mmengine applies the longest custom key contained in a parameter's
+    # name, so a longer key such as 'backbone' overrides this one.
+    longer = sorted(k for k in custom_keys if len(k) > len(key))
+    if longer:
+        logger.warning(
+            'lr_mult=%s applies to parameters named *%s* only where none of '
+            'the longer custom_keys %s also matches; mmengine uses the '
+            'longest matching key', lr_mult, key, longer)
     custom_keys[key] = dict(custom_keys.get(key) or {}, lr_mult=lr_mult)
     paramwise['custom_keys'] = custom_keys
     wrapper['paramwise_cfg'] = paramwise
+
+
+def _remove_lr_mult(cfg: Config, key: str) -> None:
+    """Drop the ``custom_keys`` entry that :func:`_set_lr_mult` wrote."""
+    wrapper = cfg.get('optim_wrapper')
+    paramwise = wrapper.get('paramwise_cfg') if isinstance(
+        wrapper, dict) else None
+    custom_keys = paramwise.get('custom_keys') if isinstance(
+        paramwise, dict) else None
+    if isinstance(custom_keys, dict) and key in custom_keys:
+        custom_keys = dict(custom_keys)
+        del custom_keys[key]
+        paramwise['custom_keys'] = custom_keys
 
 
 def _rewrite_unfreeze(cfg: Config, previous_peft: Optional[dict],
