@@ -92,9 +92,7 @@ class BaseInterpolator(BaseModel):
         if mode not in ('tensor', 'loss', 'predict'):
             raise ValueError(f"expected mode 'tensor', 'loss' or 'predict', "
                              f'got {mode!r}')
-        if inputs.dim() != 5 or inputs.shape[1] != 2:
-            raise ValueError(f'expected inputs of shape (N, 2, C, H, W), got '
-                             f'{tuple(inputs.shape)}')
+        self.check_inputs(inputs)
         timestep = self.gather_timesteps(data_samples, inputs)
         pred = self.predict_frames(inputs, timestep)
 
@@ -106,6 +104,13 @@ class BaseInterpolator(BaseModel):
         for sample, frame in zip(samples, pred):
             sample.pred_frame = frame
         return samples
+
+    @staticmethod
+    def check_inputs(inputs: Tensor) -> None:
+        """Raise ValueError unless ``inputs`` is a batch of frame pairs."""
+        if inputs.dim() != 5 or inputs.shape[1] != 2:
+            raise ValueError(f'expected inputs of shape (N, 2, C, H, W), got '
+                             f'{tuple(inputs.shape)}')
 
     def compute_losses(self, pred: Tensor, gt: Tensor) -> Dict[str, Tensor]:
         """Compute the configured losses of ``pred`` against ``gt``."""

@@ -1,12 +1,14 @@
 """RIFE-style interpolation model: intermediate flows, fusion and refinement."""
 import math
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
 from ..registry import MODELS
-from .base import BaseInterpolator
+from .base import BaseInterpolator, ModelOutput
+from .padding import crop_to, pad_to_multiple
 from .ifnet import ConvLReLU, IntermediateFlowNet, swap_flows
 
 
@@ -63,6 +65,13 @@ def fuse(warped0: Tensor, warped1: Tensor, mask_logit: Tensor, timestep: Tensor,
     return weight0 * warped0.float() + (1.0 - weight0) * warped1.float()
 
 
+def _loads_checkpoint(init_cfg) -> bool:
+    """Return whether ``init_cfg`` contains a ``Pretrained`` entry."""
+    entries = init_cfg if isinstance(init_cfg, list) else [init_cfg]
+    return any(isinstance(e, dict) and e.get('type') == 'Pretrained'
+               for e in entries)
+
+
 @MODELS.register_module()
 class RIFE(BaseInterpolator):
     """Intermediate-flow interpolation in the style of RIFE.
@@ -84,6 +93,16 @@ class RIFE(BaseInterpolator):
         ensemble: Average the estimate of the swapped frame pair at
             ``1 - t`` in every block and in the refinement, which makes the
             output symmetric under swapping the frames at twice the cost.
+        init_as_averaging: Zero-initialise the layers that output flows,
+            mask logits and the refinement residual. The untrained model
+            then returns ``(1 - t) I0 + t I1`` with ``timestep_prior`` (the
+            plain average without it), so training starts from the frame
+            averaging baseline instead of from random warps. Loaded
+            ``pretrained`` weights replace these layers.
+        warp_loss_weight: Weight of the warping loss of Super SloMo (Jiang
+            et al., CVPR 2018): the pixel loss between the target and each
+            input frame warped to ``t`` by its estimated flow, added to the
+            losses as ``loss_warp``. 0 turns it off.
         pretrained: Optional path of weights loaded by :meth:`init_weights`,
             a vidft checkpoint or a RIFE v4.6 ``flownet.pkl`` (see
             :func:`vidft_interpolation.converters.load_interpolation_weights`).
@@ -98,6 +117,8 @@ class RIFE(BaseInterpolator):
                  refine_channels: Optional[int] = 32,
                  timestep_prior: bool = True,
                  ensemble: bool = False,
+                 init_as_averaging: bool = False,
+                 warp_loss_weight: float = 0.0,
                  pretrained: Optional[str] = None,
                  pixel_loss: Optional[dict] = None,
                  census_loss: Optional[dict] = None,
@@ -110,6 +131,24 @@ class RIFE(BaseInterpolator):
         self.timestep_prior = timestep_prior
         self.ensemble = ensemble
         self.pretrained = pretrained
+        if not math.isfinite(warp_loss_weight) or warp_loss_weight < 0:
+            raise ValueError(f'expected warp_loss_weight to be a finite '
+                             f'number >= 0, got {warp_loss_weight}')
+        self.warp_loss_weight = warp_loss_weight
+        self.init_as_averaging = init_as_averaging
+        self._zero_output_layers()
+
+    def _zero_output_layers(self) -> None:
+        """Apply ``init_as_averaging``: zero the flow, mask and residual
+        output layers."""
+        if not self.init_as_averaging:
+            return
+        outputs = [block.head for block in self.flow_net.blocks]
+        if self.refine is not None:
+            outputs.append(self.refine.out)
+        for layer in outputs:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     @property
     def size_divisor(self) -> int:  # type: ignore[override]
@@ -120,15 +159,24 @@ class RIFE(BaseInterpolator):
 
     def init_weights(self) -> None:
         super().init_weights()
+        # After init_cfg, which would otherwise undo init_as_averaging,
+        # unless init_cfg loaded weights.
+        if not _loads_checkpoint(self.init_cfg):
+            self._zero_output_layers()
         if self.pretrained:
             from ..converters import load_interpolation_weights
             load_interpolation_weights(self, self.pretrained)
 
     def interpolate(self, frame0: Tensor, frame1: Tensor, timestep: Tensor) -> Tensor:
+        return self._interpolate(frame0, frame1, timestep)[0]
+
+    def _interpolate(self, frame0: Tensor, frame1: Tensor,
+                     timestep: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Return the prediction and the two frames warped to ``t``."""
         flow, mask, warped0, warped1 = self.flow_net(frame0, frame1, timestep)
         fused = fuse(warped0, warped1, mask, timestep, self.timestep_prior)
         if self.refine is None:
-            return fused.clamp(0.0, 1.0)
+            return fused.clamp(0.0, 1.0), warped0, warped1
 
         dtype = warped0.dtype
         refine_in = torch.cat((frame0, frame1, warped0, warped1,
@@ -141,4 +189,25 @@ class RIFE(BaseInterpolator):
         if self.timestep_prior:
             t = timestep.float().view(-1, 1, 1, 1)
             residual = residual * (4.0 * t * (1.0 - t))
-        return (fused + residual).clamp(0.0, 1.0)
+        return (fused + residual).clamp(0.0, 1.0), warped0, warped1
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[Sequence[BaseDataElement]] = None,
+                mode: str = 'tensor') -> ModelOutput:
+        if mode != 'loss' or not self.warp_loss_weight:
+            return super().forward(inputs, data_samples, mode)
+        self.check_inputs(inputs)
+        timestep = self.gather_timesteps(data_samples, inputs)
+        padded, size = pad_to_multiple(inputs, self.size_divisor)
+        pred, warped0, warped1 = self._interpolate(padded[:, 0], padded[:, 1],
+                                                   timestep)
+        gt = self.gather_gt(data_samples)
+        losses = self.compute_losses(crop_to(pred, size), gt)
+        # Each frame warped by its flow alone should already show the
+        # target, which trains the flows directly instead of only through
+        # the fused and refined prediction.
+        warp_loss = (self.pixel_loss(crop_to(warped0, size), gt) +
+                     self.pixel_loss(crop_to(warped1, size), gt)) / 2
+        losses['loss_warp'] = self.warp_loss_weight * warp_loss
+        return losses

@@ -42,6 +42,22 @@ def test_t0_returns_first_frame_with_zero_flow():
     torch.testing.assert_close(at_one, inputs[:, 1], atol=1e-5, rtol=0)
 
 
+def test_init_as_averaging_matches_baseline():
+    model = small_rife(init_as_averaging=True)
+    inputs = frames(2)
+    timesteps = [0.5, 0.25]
+    with torch.no_grad():
+        out = model.eval()(inputs, samples_at(timesteps))
+    expected = FrameAveraging().eval()(inputs, samples_at(timesteps))
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    # The zeroed output layers still get gradients, so training moves them.
+    model.train()
+    model.interpolate(inputs[:, 0], inputs[:, 1],
+                      torch.tensor(timesteps)).square().mean().backward()
+    assert model.flow_net.blocks[-1].head.weight.grad.abs().sum() > 0
+    assert model.refine.out.weight.grad.abs().sum() > 0
+
+
 def test_timestep_prior_weights_frames():
     warped0 = torch.zeros(1, 3, 4, 4)
     warped1 = torch.ones(1, 3, 4, 4)
@@ -159,6 +175,39 @@ def test_loss_and_predict_modes():
     without_samples = model(inputs, mode='predict')
     assert len(without_samples) == 2
     assert without_samples[1].pred_frame.shape == (3, 16, 16)
+
+
+def test_warp_loss_compares_warped_frames():
+    model = MODELS.build(dict(
+        type='interpolation.RIFE', flow_channels=(8,), scales=(1,), num_convs=1,
+        refine_channels=4, init_as_averaging=True, warp_loss_weight=0.5,
+        pixel_loss=dict(type='interpolation.LaplacianPyramidLoss', num_levels=3)))
+    # 15x13 frames are padded to the model's multiple; the loss sees the crop.
+    inputs = frames(2, height=15, width=13)
+    gt = torch.rand(2, 3, 15, 13)
+    samples = [BaseDataElement(gt_frame=frame, metainfo=dict(timestep=0.5))
+               for frame in gt]
+    losses = model(inputs, samples, mode='loss')
+    assert set(losses) == {'loss_pixel', 'loss_warp'}
+    # At zero flow the warped frames are the inputs themselves.
+    expected = 0.5 * (model.pixel_loss(inputs[:, 0], gt) +
+                      model.pixel_loss(inputs[:, 1], gt)) / 2
+    torch.testing.assert_close(losses['loss_warp'], expected)
+    losses['loss_warp'].backward()
+    assert model.flow_net.blocks[0].head.weight.grad.abs().sum() > 0
+    for bad in (-1.0, float('nan')):
+        with pytest.raises(ValueError, match='warp_loss_weight'):
+            small_rife(warp_loss_weight=bad)
+
+
+def test_init_as_averaging_survives_init_cfg():
+    model = small_rife(init_as_averaging=True,
+                       init_cfg=dict(type='Kaiming', layer='ConvTranspose2d'))
+    model.init_weights()
+    inputs = frames(1)
+    with torch.no_grad():
+        out = model.eval()(inputs, samples_at([0.5]))
+    torch.testing.assert_close(out, inputs.mean(dim=1), atol=1e-6, rtol=0)
 
 
 def test_invalid_timestep_and_mode():
