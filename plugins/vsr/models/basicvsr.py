@@ -64,6 +64,13 @@ class PixelShuffleUpsample(nn.Module):
         return F.pixel_shuffle(self.conv(x), 2)
 
 
+def _loads_checkpoint(init_cfg) -> bool:
+    """Return whether ``init_cfg`` contains a ``Pretrained`` entry."""
+    entries = init_cfg if isinstance(init_cfg, list) else [init_cfg]
+    return any(isinstance(e, dict) and e.get('type') == 'Pretrained'
+               for e in entries)
+
+
 @MODELS.register_module()
 class BasicVSR(VSRModel):
     """Bidirectional recurrent VSR with optical-flow alignment.
@@ -86,7 +93,9 @@ class BasicVSR(VSRModel):
         mid_channels: Channels of the hidden state.
         num_blocks: Residual blocks per propagation branch.
         spynet_pretrained: SPyNet checkpoint (vidft, mmagic or BasicSR key
-            names) loaded into the flow estimator at construction.
+            names) loaded into the flow estimator at construction. Without
+            one, SPyNet starts at zero flow (see
+            :class:`~vidft_vsr.models.spynet.SPyNet` ``zero_init``).
         base_upsampling: Upsampling of the LR frame that the network's
             residual is added to: ``'bilinear'`` (the published model, needed
             for its checkpoints to give their results) or ``'bicubic'``
@@ -121,7 +130,8 @@ class BasicVSR(VSRModel):
         self.mid_channels = mid_channels
         self.base_upsampling = base_upsampling
 
-        self.spynet = SPyNet()
+        self.spynet_pretrained = spynet_pretrained
+        self.spynet = SPyNet(zero_init=spynet_pretrained is None)
         self.backward_branch = PropagationBranch(mid_channels + 3,
                                                  mid_channels, num_blocks)
         self.forward_branch = PropagationBranch(mid_channels + 3,
@@ -136,6 +146,15 @@ class BasicVSR(VSRModel):
         if spynet_pretrained is not None:
             from ..checkpoint import load_vsr_checkpoint
             load_vsr_checkpoint(self.spynet, spynet_pretrained)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        # After init_cfg, which would otherwise undo SPyNet's zero flow,
+        # unless init_cfg loaded weights.
+        if self.spynet_pretrained is None and \
+                not _loads_checkpoint(self.init_cfg):
+            for level in self.spynet.levels:
+                level.zero_output()
 
     def compute_flows(self, lrs: Tensor) -> Tuple[Tensor, Tensor]:
         """Return the flows ``(B, T - 1, 2, h, w)`` from frame ``i`` to

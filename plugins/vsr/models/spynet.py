@@ -39,6 +39,11 @@ class SPyNetLevel(nn.Module):
                 x = F.relu(x)
         return x
 
+    def zero_output(self) -> None:
+        """Make the level predict a zero flow residual."""
+        nn.init.zeros_(self.convs[-1].weight)
+        nn.init.zeros_(self.convs[-1].bias)
+
 
 @MODELS.register_module()
 class SPyNet(nn.Module):
@@ -51,11 +56,21 @@ class SPyNet(nn.Module):
     and std, as the published weights expect, resized bilinearly to a
     multiple of 32 for the pyramid, and the flow is resized back with its
     components rescaled.
+
+    Args:
+        zero_init: Start at zero flow by zero-initialising the last
+            convolution of every level. With PyTorch's default
+            initialisation an untrained SPyNet predicts a flow of about half
+            a pixel whatever the frames, which blurs every warped feature.
+            At zero flow it starts as no alignment and learns from there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, zero_init: bool = False) -> None:
         super().__init__()
         self.levels = nn.ModuleList(SPyNetLevel() for _ in range(NUM_LEVELS))
+        if zero_init:
+            for level in self.levels:
+                level.zero_output()
         # Constants, not weights: kept out of the state dict.
         self.register_buffer(
             'mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
