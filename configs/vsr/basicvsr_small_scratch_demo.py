@@ -26,8 +26,8 @@ model = dict(
 
 # The HR patch is cropped before degrading, so only the patch is downsampled.
 train_pipeline = [
-    # Decoding a 720p clip takes longer than a training step on a crop of it;
-    # the decoded frames of both training videos take about 360 MiB.
+    # Decoding a 720p clip takes longer than a training step on a crop of
+    # it. The decoded frames of both training videos take about 360 MiB.
     dict(type='vsr.LoadVideoFrames', cache_mb=1024),
     dict(type='vsr.PairedRandomCrop', gt_patch_size=64),
     dict(type='vsr.Degrade', scale=_scale),
