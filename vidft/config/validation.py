@@ -72,7 +72,10 @@ def validate_config(cfg: Config, *,
 
     problems.extend(_check_legacy_nested(cfg))
     problems.extend(_check_scopes(cfg))
-    problems.extend(_check_loop_arguments(cfg))
+    # A legacy key reported above keeps its message with the replacement.
+    reported = {key for key, _ in problems}
+    problems.extend(problem for problem in _check_loop_arguments(cfg)
+                    if problem[0] not in reported)
 
     if problems:
         raise ConfigError(_annotate(problems, overrides or {}),
