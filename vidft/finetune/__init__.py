@@ -23,13 +23,14 @@ from .peft import (PeftModel, PeftReport, apply_peft, count_parameters,
                    read_peft_reference)
 from .report import MAX_LOGGED_KEYS, LoadReport
 from .sources import hub_checkpoint_dir, resolve_weights
-from .strategies import STRATEGIES, apply_strategy
+from .strategies import (STRATEGIES, apply_strategy,
+                         init_cfg_loads_checkpoint)
 
 __all__ = [
     'LoadReport', 'MAX_LOGGED_KEYS', 'NormEvalMixin', 'PeftModel',
     'PeftReport', 'STRATEGIES', 'UntrustedPickleError', 'apply_peft',
     'apply_strategy', 'count_parameters', 'freeze', 'hub_checkpoint_dir',
-    'inflate_weight', 'load_pretrained', 'load_state_dict_file',
+    'inflate_weight', 'init_cfg_loads_checkpoint', 'load_pretrained', 'load_state_dict_file',
     'read_peft_reference', 'resolve_weights', 'save_state_dict_file',
     'select_parameters', 'set_norm_eval', 'stage_layer_groups',
     'stage_module_names', 'unfreeze',

@@ -319,6 +319,13 @@ def _is_pretrained_init(init_cfg: Any) -> bool:
     return isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained'
 
 
+def init_cfg_loads_checkpoint(init_cfg: Any) -> bool:
+    """Return whether an mmengine ``init_cfg`` (a dict or a list of them)
+    contains a ``Pretrained`` entry, which loads weights."""
+    entries = init_cfg if isinstance(init_cfg, list) else [init_cfg]
+    return any(_is_pretrained_init(entry) for entry in entries)
+
+
 def _to_plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _to_plain(v) for k, v in value.items()}

@@ -6,10 +6,12 @@ import torch
 from mmengine.structures import BaseDataElement
 from torch import Tensor, nn
 
+from vidft.finetune import init_cfg_loads_checkpoint
+
 from ..registry import MODELS
 from .base import BaseInterpolator, ModelOutput
-from .padding import crop_to, pad_to_multiple
 from .ifnet import ConvLReLU, IntermediateFlowNet, swap_flows
+from .padding import crop_to, pad_to_multiple
 
 
 #: Lower and upper bound of the fusion mask, so that the timestep-weighted
@@ -63,13 +65,6 @@ def fuse(warped0: Tensor, warped1: Tensor, mask_logit: Tensor, timestep: Tensor,
         share0 = (1.0 - t) * weight0
         weight0 = share0 / (share0 + t * (1.0 - weight0))
     return weight0 * warped0.float() + (1.0 - weight0) * warped1.float()
-
-
-def _loads_checkpoint(init_cfg) -> bool:
-    """Return whether ``init_cfg`` contains a ``Pretrained`` entry."""
-    entries = init_cfg if isinstance(init_cfg, list) else [init_cfg]
-    return any(isinstance(e, dict) and e.get('type') == 'Pretrained'
-               for e in entries)
 
 
 @MODELS.register_module()
@@ -161,7 +156,7 @@ class RIFE(BaseInterpolator):
         super().init_weights()
         # After init_cfg, which would otherwise undo init_as_averaging,
         # unless init_cfg loaded weights.
-        if not _loads_checkpoint(self.init_cfg):
+        if not init_cfg_loads_checkpoint(self.init_cfg):
             self._zero_output_layers()
         if self.pretrained:
             from ..converters import load_interpolation_weights

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vidft.finetune import init_cfg_loads_checkpoint
 from vidft.models.ops import flow_warp
 
 from ..degradations import imresize_torch
@@ -62,13 +63,6 @@ class PixelShuffleUpsample(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.pixel_shuffle(self.conv(x), 2)
-
-
-def _loads_checkpoint(init_cfg) -> bool:
-    """Return whether ``init_cfg`` contains a ``Pretrained`` entry."""
-    entries = init_cfg if isinstance(init_cfg, list) else [init_cfg]
-    return any(isinstance(e, dict) and e.get('type') == 'Pretrained'
-               for e in entries)
 
 
 @MODELS.register_module()
@@ -152,7 +146,7 @@ class BasicVSR(VSRModel):
         # After init_cfg, which would otherwise undo SPyNet's zero flow,
         # unless init_cfg loaded weights.
         if self.spynet_pretrained is None and \
-                not _loads_checkpoint(self.init_cfg):
+                not init_cfg_loads_checkpoint(self.init_cfg):
             for level in self.spynet.levels:
                 level.zero_output()
 
