@@ -5,9 +5,9 @@
 # Training tuples that span one of the scene cuts of bikes.mp4 are left out.
 # The layers that output flows, mask and residual start at zero, so the
 # untrained model is frame averaging and training starts from the baseline.
-# Measured results are in docs/benchmarks.md: after 1200 iterations of this
+# Measured results are in docs/benchmarks.md. After 1200 iterations of this
 # config, and after 2000 with the warping loss added, the model was within
-# 0.02 dB of frame averaging on this low-motion clip, so the demo shows the
+# 0.02 dB of frame averaging on this low-motion clip. The demo shows the
 # pipeline, not a trained interpolator.
 _base_ = ['../_base_/default_runtime.py']
 

@@ -1,7 +1,7 @@
 # Fine-tuning demo: start from the checkpoint of
 # basicvsr_small_bigbuckbunny_pretrain.py (trained on an animated film) and
 # fine-tune it on carphone_pristine.mp4, real camera footage standing in for
-# "your own footage"; validation is the held-out bikes.mp4, as in the other
+# "your own footage". Validation is the held-out bikes.mp4, as in the other
 # VSR demos. SPyNet is frozen for the first iterations and then trained at a
 # lower lr (from the base config), the mmagic recipe for BasicVSR.
 #   vidft train configs/vsr/basicvsr_small_bigbuckbunny_pretrain.py

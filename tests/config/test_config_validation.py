@@ -314,7 +314,7 @@ def test_misspelt_loop_argument_is_named_with_a_suggestion():
     assert 'fp16' in problems['val_cfg.interval']
 
 
-def test_loop_shorthand_is_checked_against_the_loop_it_picks():
+def test_by_epoch_shorthand_picks_loop():
     # by_epoch=False makes the Runner build IterBasedTrainLoop.
     problems = _problems(_config(
         train_cfg=dict(by_epoch=False, max_epochs=3)))

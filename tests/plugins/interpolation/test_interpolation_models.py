@@ -182,7 +182,8 @@ def test_warp_loss_compares_warped_frames():
         type='interpolation.RIFE', flow_channels=(8,), scales=(1,), num_convs=1,
         refine_channels=4, init_as_averaging=True, warp_loss_weight=0.5,
         pixel_loss=dict(type='interpolation.LaplacianPyramidLoss', num_levels=3)))
-    # 15x13 frames are padded to the model's multiple; the loss sees the crop.
+    # 15x13 frames are padded to the model's multiple, and the loss compares
+    # the crop back to 15x13.
     inputs = frames(2, height=15, width=13)
     gt = torch.rand(2, 3, 15, 13)
     samples = [BaseDataElement(gt_frame=frame, metainfo=dict(timestep=0.5))
