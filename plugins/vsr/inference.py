@@ -107,6 +107,9 @@ class VSRInferencer:
         **options: Overrides of :data:`DEFAULT_OPTIONS`.
     """
 
+    #: ``vidft infer --compare`` sets the ``compare`` option.
+    accepts_compare = True
+
     def __init__(self,
                  config: Union[str, Config],
                  checkpoint: Optional[str] = None,

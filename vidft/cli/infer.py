@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'or .avi). Without it, recognition writes no video, '
                         'VSR writes INPUT_x<scale>.mp4, stylization writes '
                         'INPUT_stylized.mp4, and interpolation asks for it')
+    parser.add_argument('--compare', action='store_true',
+                        help='VSR: write the bicubic upscaling and the model '
+                        'output side by side')
     parser.add_argument('--device', default='cpu',
                         help="torch device to run on, e.g. 'cpu', 'cuda' or "
                         "'cuda:1' (default: cpu)")
@@ -134,6 +137,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR
     cfg = load_config(args.config, args.cfg_options)
     inferencer_class, options = find_inferencer(cfg)
+    if args.compare:
+        if not getattr(inferencer_class, 'accepts_compare', False):
+            print(f'vidft infer: error: --compare needs an inferencer with a '
+                  f"'compare' option (the VSR one); "
+                  f'{inferencer_class.__name__} has none', file=sys.stderr)
+            return EXIT_USER_ERROR
+        options['compare'] = True
     inferencer = inferencer_class(config=cfg, checkpoint=args.checkpoint,
                                   device=args.device, **options)
     result = inferencer(args.input, out=args.out)

@@ -150,3 +150,27 @@ def test_video_file_to_file(tmp_path):
     with av.open(compare) as container:
         first = next(container.decode(video=0)).to_ndarray(format='rgb24')
     assert first.shape == (96, 240, 3)
+
+
+def test_cli_compare_flag(tmp_path):
+    from vidft.cli import EXIT_USER_ERROR, main
+    from vidft.registry import MODELS
+
+    source = str(tmp_path / 'clip.mp4')
+    _write_video(source, _frames(3, 24, 32), Fraction(25, 1))
+    checkpoint = str(tmp_path / 'small.pth')
+    torch.save(MODELS.build(_small_basicvsr()).state_dict(), checkpoint)
+    configs = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs')
+    out = str(tmp_path / 'side.mp4')
+    assert main(['infer', osp.join(configs, 'vsr',
+                                   'basicvsr_small_scratch_demo.py'),
+                 checkpoint, source, '--out', out, '--compare',
+                 '--cfg-options', 'model.mid_channels=8',
+                 'model.num_blocks=1']) == 0
+    with av.open(out) as container:
+        first = next(container.decode(video=0)).to_ndarray(format='rgb24')
+    assert first.shape == (96, 256, 3)
+    # Another task's inferencer has no side-by-side output.
+    other = osp.join(configs, 'interpolation', 'frame_averaging.py')
+    assert main(['infer', other, checkpoint, source, '--out',
+                 str(tmp_path / 'x.mp4'), '--compare']) == EXIT_USER_ERROR
