@@ -96,6 +96,28 @@ def test_merge_matches_unmerged(tmp_path):
         assert (plain(clips) - unmerged).abs().max().item() > 1e-3
 
 
+def test_lora_path_gets_the_temporal_shift():
+    # TSM shifts the input of the first convolution of each residual branch
+    # with a forward pre-hook, and LoRA wraps those convolutions. The LoRA
+    # path must see the shifted input too, or the adapters learn no motion
+    # and the merged model (where the hook is back on the plain layer)
+    # computes something else.
+    # timm zero-initialises the last BatchNorm of each residual branch,
+    # which would hide the branch and so the shift.
+    recognizer = image_recognizer('test_resnet', zero_init_last=False)
+    recognizer['temporal_shift'] = dict(num_segments=2, shift_div=4)
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='PeftModel', model=recognizer,
+                              peft=dict(method='lora', target_types=['Conv2d'], r=2)))
+    randomize_lora(model)
+    model.eval()
+    clips = frame_batch()
+    with torch.no_grad():
+        unmerged = model(clips)
+        merged = model.merge()(clips)
+    torch.testing.assert_close(merged, unmerged, atol=1e-5, rtol=0)
+
+
 def lora_model(weights: str, norm_eval='frozen') -> PeftModel:
     """A LoRA model on timm's test EfficientNet (Conv2d and BatchNorm)."""
     torch.manual_seed(0)

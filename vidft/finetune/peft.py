@@ -215,6 +215,27 @@ def _apply_lora(target: nn.Module, options: Dict[str, Any],
     regex = '^(' + '|'.join(re.escape(name) for name in selected) + ')$'
     lora_config = LoraConfig(target_modules=regex, **lora_options)
     report.tuner = LoraModel(target, lora_config, adapter_name='default')
+    for name in selected:
+        layer = target.get_submodule(name)
+        _move_input_hooks(layer.get_base_layer(), layer)
+
+
+def _move_input_hooks(source: nn.Module, destination: nn.Module) -> None:
+    """Move the forward pre-hooks of ``source`` onto ``destination``.
+
+    peft wraps each adapted layer and calls the original layer inside the
+    wrapper, so a pre-hook that changes the layer's input (TSM's temporal
+    shift, for one) would reach the frozen weights but not the LoRA path.
+    Moved to the wrapper, it feeds both; :meth:`PeftModel.merge` moves it
+    back. Handles returned when the hooks were registered no longer remove
+    them.
+    """
+    hooks = source._forward_pre_hooks
+    with_kwargs = source._forward_pre_hooks_with_kwargs
+    for hook_id, hook in list(hooks.items()):
+        destination.register_forward_pre_hook(hook, with_kwargs=hook_id in with_kwargs)
+    hooks.clear()
+    with_kwargs.clear()
 
 
 def _select_lora_layers(target: nn.Module, patterns: Sequence[str],
@@ -518,6 +539,10 @@ class PeftModel(BaseModel):
             for module in tuner.model.modules():
                 if _is_pointwise_conv3d_lora(module):
                     _merge_pointwise_conv3d(module)
+                if hasattr(module, 'lora_A') and hasattr(module, 'get_base_layer'):
+                    # merge_and_unload puts the base layer back in place of
+                    # the wrapper; its input hooks go back with it.
+                    _move_input_hooks(module, module.get_base_layer())
             with warnings.catch_warnings():
                 # Raised for the layers merged above, which is intended.
                 warnings.filterwarnings(
