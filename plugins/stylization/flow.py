@@ -28,6 +28,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+# The flow estimators live in the core; the names stay importable from here.
+from vidft.data.optical_flow import (DIS_PRESETS, FARNEBACK_DEFAULTS,  # noqa: F401
+                                     FLOW_METHODS, make_flow_function,
+                                     normalize_flow_settings)
 from vidft.models.ops import flow_warp
 
 logger = logging.getLogger(__name__)
@@ -37,73 +41,6 @@ CACHE_VERSION = 1
 
 #: Folder name of the default cache, created beside each video.
 DEFAULT_CACHE_FOLDER = '.vidft_flow_cache'
-
-FLOW_METHODS = ('dis', 'farneback')
-DIS_PRESETS = {
-    'ultrafast': cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    'fast': cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    'medium': cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-}
-FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3,
-                          poly_n=5, poly_sigma=1.2)
-
-
-def normalize_flow_settings(settings: Optional[Dict[str, Any]]
-                            ) -> Dict[str, Any]:
-    """Return complete flow settings with defaults filled in.
-
-    ``dict(method='dis', preset='medium')`` (OpenCV's DIS optical flow) or
-    ``dict(method='farneback', pyr_scale=0.5, levels=3, winsize=15,
-    iterations=3, poly_n=5, poly_sigma=1.2)``.
-    """
-    settings = dict(settings or dict(method='dis'))
-    method = settings.pop('method', 'dis')
-    if method == 'dis':
-        preset = settings.pop('preset', 'medium')
-        if preset not in DIS_PRESETS:
-            raise ValueError(f'expected a DIS preset in {sorted(DIS_PRESETS)}'
-                             f', got {preset!r}')
-        result = dict(method='dis', preset=preset)
-    elif method == 'farneback':
-        result = dict(method='farneback', **FARNEBACK_DEFAULTS)
-        unknown = sorted(set(settings) - set(FARNEBACK_DEFAULTS))
-        if unknown:
-            raise ValueError(f'unknown Farneback settings {unknown}; valid: '
-                             f'{sorted(FARNEBACK_DEFAULTS)}')
-        result.update(settings)
-        settings = {}
-    else:
-        raise ValueError(f'expected flow method in {FLOW_METHODS}, got '
-                         f'{method!r}')
-    if settings:
-        raise ValueError(f'unknown settings {sorted(settings)} for flow '
-                         f"method '{method}'")
-    return result
-
-
-def make_flow_function(settings: Dict[str, Any]
-                       ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """Return ``flow(source, target)`` for grey uint8 frames ``(H, W)``,
-    giving float32 ``(H, W, 2)`` such that ``source(x) ~ target(x +
-    flow(x))``."""
-    settings = normalize_flow_settings(settings)
-    if settings['method'] == 'dis':
-        dis = cv2.DISOpticalFlow_create(DIS_PRESETS[settings['preset']])
-
-        def dis_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-            return dis.calc(source, target, None)
-
-        return dis_flow
-
-    params = {k: settings[k] for k in FARNEBACK_DEFAULTS}
-
-    def farneback_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-        return cv2.calcOpticalFlowFarneback(
-            source, target, None, params['pyr_scale'], params['levels'],
-            params['winsize'], params['iterations'], params['poly_n'],
-            params['poly_sigma'], 0)
-
-    return farneback_flow
 
 
 def compute_pair_flows(frames: Iterable[np.ndarray],

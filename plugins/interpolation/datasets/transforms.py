@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 
+from vidft.data.optical_flow import make_flow_function, normalize_flow_settings
 from vidft.data.video import DecodedFrameCache
 
 from ..registry import TRANSFORMS
@@ -208,13 +209,46 @@ class RandomTemporalFlip(TupleTransform):
 
 
 @TRANSFORMS.register_module()
+class TeacherFlow(TupleTransform):
+    """Add classical optical flow from the target frame to each input frame.
+
+    ``'teacher_flow'`` becomes a float32 array (H, W, 4): F_t->0 then
+    F_t->1, in pixels, the intermediate flows that warp each input frame
+    onto the target (the convention of :func:`vidft.models.ops.flow_warp`).
+    They are computed from the target itself, so they are privileged
+    information: a model may learn from them in training
+    (``flow_distill_weight`` of ``interpolation.RIFE``) but never sees them
+    as input. Put this transform after the crops, flips and reversals, so
+    that the flows describe the frames the model gets.
+
+    Args:
+        flow: Settings of :func:`vidft.data.optical_flow.make_flow_function`,
+            OpenCV's DIS (``dict(method='dis', preset='medium')``, the
+            default) or Farneback.
+    """
+
+    def __init__(self, flow: Optional[Dict[str, Any]] = None) -> None:
+        self.flow = normalize_flow_settings(flow)
+        self._estimate = make_flow_function(self.flow)
+
+    def transform(self, results: Results) -> Results:
+        imgs = _imgs(results, expected_len=3)
+        first, target, last = (cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+                               for frame in imgs)
+        results['teacher_flow'] = np.concatenate(
+            (self._estimate(target, first), self._estimate(target, last)), axis=-1)
+        return results
+
+
+@TRANSFORMS.register_module()
 class PackInterpolationInputs(TupleTransform):
     """Pack a triplet into ``{'inputs', 'data_samples'}``.
 
     ``inputs`` is a uint8 tensor (2, 3, H, W) with ``frame0`` and ``frame1``;
     the data sample (an mmengine ``BaseDataElement``) contains ``gt_frame``
-    (3, H, W) uint8 and the metainfo keys listed in ``meta_keys`` that the
-    sample has, ``'timestep'`` always included.
+    (3, H, W) uint8, ``teacher_flow`` (4, H, W) float32 when
+    :class:`TeacherFlow` ran, and the metainfo keys listed in ``meta_keys``
+    that the sample has, ``'timestep'`` always included.
 
     Args:
         meta_keys: Sample keys copied to the metainfo.
@@ -229,6 +263,9 @@ class PackInterpolationInputs(TupleTransform):
         imgs = _imgs(results, expected_len=3)
         frames = torch.from_numpy(np.ascontiguousarray(imgs)).permute(0, 3, 1, 2)
         sample = BaseDataElement(gt_frame=frames[1].clone())
+        if 'teacher_flow' in results:
+            flow = np.ascontiguousarray(results['teacher_flow'], dtype=np.float32)
+            sample.teacher_flow = torch.from_numpy(flow).permute(2, 0, 1)
         metainfo = {key: results[key] for key in self.meta_keys if key in results}
         metainfo.setdefault('timestep', results.get('timestep', 0.5))
         sample.set_metainfo(metainfo)

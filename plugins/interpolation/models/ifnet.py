@@ -169,13 +169,16 @@ class IntermediateFlowNet(nn.Module):
             delta_s, mask_delta_s = block(swapped, swap_flows(flow), scale)
         return (delta + swap_flows(delta_s)) / 2, (mask_delta - mask_delta_s) / 2
 
-    def forward(self, frame0: Tensor, frame1: Tensor,
-                timestep: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    def forward(self, frame0: Tensor, frame1: Tensor, timestep: Tensor,
+                block_flows: Optional[List[Tensor]] = None
+                ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Estimate flows and mask for frames (N, 3, H, W) at ``timestep`` (N,).
 
         Returns the flows (N, 4, H, W) in pixels (F_t->0 then F_t->1), the
         fusion-mask logit (N, 1, H, W), both float32, and the two frames
-        warped to the instant ``t``.
+        warped to the instant ``t``. When a list is passed as
+        ``block_flows``, the flow after each block is appended to it, the
+        last one being the returned flow.
         """
         num, _, height, width = frame0.shape
         divisor = self.size_divisor
@@ -195,6 +198,8 @@ class IntermediateFlowNet(nn.Module):
             # sub-pixel accuracy under autocast.
             flow = delta if flow is None else flow + delta
             mask = mask_delta if mask is None else mask + mask_delta
+            if block_flows is not None:
+                block_flows.append(flow)
             warped0 = flow_warp(frame0, flow[:, :2], padding_mode='border')
             warped1 = flow_warp(frame1, flow[:, 2:4], padding_mode='border')
         return flow, mask, warped0, warped1

@@ -9,7 +9,7 @@ import pytest
 
 from vidft_interpolation.datasets import (PackInterpolationInputs, RandomCropTuple,
                                           RandomTemporalFlip, SampleTimestep,
-                                          Vimeo90KTripletDataset, VideoTupleDataset,
+                                          TeacherFlow, Vimeo90KTripletDataset, VideoTupleDataset,
                                           find_scene_cuts, spans_cut)
 from vidft_interpolation.datasets.video_tuples import scan_source
 
@@ -129,6 +129,28 @@ def test_crop_is_shared_by_frames():
     assert (out['imgs'][1] == base[top:bottom, left:right]).all()
     with pytest.raises(ValueError, match='crop_size'):
         RandomCropTuple(64)(dict(imgs=np.stack([base, base, base])))
+
+
+def test_teacher_flow_points_from_target_to_inputs():
+    # A smooth random texture; the first frame shows it 3 pixels further
+    # right and the last 3 pixels further left than the target frame.
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (72, 96)), (0, 0), 2.0)
+    texture = np.clip(texture * 3 - 255, 0, 255).astype(np.uint8)
+    target = texture[:, 8:88]
+    first, last = texture[:, 5:85], texture[:, 11:91]
+    imgs = np.stack([np.repeat(f[..., None], 3, axis=2) for f in (first, target, last)])
+    out = TeacherFlow()(dict(imgs=imgs, timestep=0.5))
+    flow = out['teacher_flow']
+    assert flow.shape == (72, 80, 4) and flow.dtype == np.float32
+    # target(x) = first(x + 3) = last(x - 3): F_t->0 is +3, F_t->1 is -3.
+    inner = flow[16:-16, 16:-16]
+    np.testing.assert_allclose(np.median(inner.reshape(-1, 4), axis=0),
+                               [3.0, 0.0, -3.0, 0.0], atol=0.25)
+    packed = PackInterpolationInputs()(out)
+    assert packed['data_samples'].teacher_flow.shape == (4, 72, 80)
+    with pytest.raises(ValueError, match='preset'):
+        TeacherFlow(flow=dict(method='dis', preset='slowest'))
 
 
 def test_vimeo_triplet_layout(tmp_path):

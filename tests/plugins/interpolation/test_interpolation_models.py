@@ -201,6 +201,34 @@ def test_warp_loss_compares_warped_frames():
             small_rife(warp_loss_weight=bad)
 
 
+def test_flow_distill_loss_is_endpoint_distance_to_teacher():
+    model = MODELS.build(dict(
+        type='interpolation.RIFE', flow_channels=(8, 8), scales=(2, 1), num_convs=1,
+        refine_channels=None, init_as_averaging=True, flow_distill_weight=0.1,
+        pixel_loss=dict(type='interpolation.LaplacianPyramidLoss', num_levels=3)))
+    inputs = frames(2, height=15, width=13)
+    # A teacher flow of (3, 4) pixels for F_t->0 and (0, 0) for F_t->1: at
+    # zero predicted flow the end-point distances are 5 and 0 in each block.
+    teacher = torch.zeros(4, 15, 13)
+    teacher[0], teacher[1] = 3.0, 4.0
+    samples = [BaseDataElement(gt_frame=torch.rand(3, 15, 13), teacher_flow=teacher,
+                               metainfo=dict(timestep=0.5)) for _ in range(2)]
+    losses = model(inputs, samples, mode='loss')
+    assert set(losses) == {'loss_pixel', 'loss_flow_distill'}
+    torch.testing.assert_close(losses['loss_flow_distill'], torch.tensor(0.1 * 2.5),
+                               atol=1e-4, rtol=0)
+    losses['loss_flow_distill'].backward()
+    for block in model.flow_net.blocks:
+        assert block.head.weight.grad.abs().sum() > 0
+
+    plain = [BaseDataElement(gt_frame=torch.rand(3, 15, 13), metainfo=dict(timestep=0.5))
+             for _ in range(2)]
+    with pytest.raises(ValueError, match='TeacherFlow'):
+        model(inputs, plain, mode='loss')
+    with pytest.raises(ValueError, match='flow_distill_weight'):
+        small_rife(flow_distill_weight=-0.5)
+
+
 def test_init_as_averaging_survives_init_cfg():
     model = small_rife(init_as_averaging=True,
                        init_cfg=dict(type='Kaiming', layer='ConvTranspose2d'))
