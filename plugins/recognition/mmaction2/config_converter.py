@@ -37,6 +37,12 @@ MMACTION2_CONSTRUCTORS = ('SwinOptimWrapperConstructor',
 # for recognition.MultiScaleCrop.
 PLUGIN_MODULE = 'vidft_recognition.mmaction2'
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+# Top-level keys of mmaction2 0.x (mmcv 1.x) configs. mmaction2 1.x replaced
+# them with the dataloaders, optim_wrapper, param_scheduler, train_cfg and
+# default_hooks that this converter reads.
+LEGACY_KEYS = ('data', 'optimizer', 'optimizer_config', 'lr_config',
+               'total_epochs', 'checkpoint_config', 'log_config',
+               'evaluation', 'workflow', 'dist_params', 'resume_from')
 EVALUATORS = ('val_evaluator', 'test_evaluator')
 
 
@@ -93,7 +99,18 @@ def convert_mmaction2_cfg(cfg: Dict[str, Any]) -> ConversionResult:
     if 'model' not in cfg:
         raise ValueError('expected an mmaction2 config with a model, got '
                          'none; pass the config of a recognizer')
+    legacy = [key for key in LEGACY_KEYS if key in cfg]
+    if legacy and not any(key in cfg for key in DATALOADERS + ('optim_wrapper',)):
+        raise ValueError(
+            f'this looks like an mmaction2 0.x config (top-level keys '
+            f'{legacy}), and only 1.x configs are converted. Convert it to '
+            'the 1.x layout first (train_dataloader, optim_wrapper, '
+            'param_scheduler, train_cfg), or start from the 1.x config of '
+            'the same model in the mmaction2 repository')
     skipped = Skipped()
+    for key in legacy:
+        skipped(key, cfg[key], 'an mmaction2 0.x key, not read; give its 1.x '
+                'form instead')
     config: Dict[str, Any] = dict(default_scope='vidft')
     config['custom_imports'] = dict(imports=[PLUGIN_MODULE],
                                     allow_failed_imports=False)
@@ -137,7 +154,7 @@ def _is_component(value: Any) -> bool:
 
 _HANDLED_KEYS = {'default_hooks', 'custom_hooks', 'visualizer',
                  'vis_backends', 'load_from', 'default_scope',
-                 'file_client_args', 'launcher', 'work_dir'}
+                 'file_client_args', 'launcher', 'work_dir', *LEGACY_KEYS}
 
 
 def _fit_topk(evaluator: Dict[str, Any], num_classes: int, where: str,

@@ -364,6 +364,22 @@ def test_unsupported_family_raises():
         convert_mmaction2_cfg(dict(model=model))
 
 
+def test_legacy_config_raises():
+    legacy = dict(model=I3D_MODEL, data=dict(videos_per_gpu=8),
+                  lr_config=dict(policy='step', step=[40, 80]),
+                  total_epochs=100)
+    with pytest.raises(ValueError, match=r"0\.x config .*'data', 'lr_config', "
+                       r"'total_epochs'"):
+        convert_mmaction2_cfg(legacy)
+
+
+def test_leftover_legacy_keys_reported():
+    cfg = dict(model=I3D_MODEL, optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+               lr_config=dict(policy='step', step=[40, 80]))
+    skipped = convert_mmaction2_cfg(cfg).skipped
+    assert any(line.startswith('lr_config=') and '0.x' in line for line in skipped)
+
+
 def test_cli_reports_unsupported_family(tmp_path, capsys):
     config = tmp_path / 'x.py'
     config.write_text("model = dict(type='Recognizer3D', backbone=dict("
