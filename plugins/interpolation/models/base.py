@@ -144,8 +144,17 @@ class BaseInterpolator(BaseModel):
     @staticmethod
     def gather_gt(data_samples: Optional[Sequence[BaseDataElement]]) -> Tensor:
         """Stack the ``gt_frame`` of every data sample into (N, 3, H, W)."""
-        if not data_samples or any('gt_frame' not in s for s in data_samples):
-            raise ValueError("expected every data sample to carry 'gt_frame' "
-                             "in mode='loss'; build samples with "
-                             'interpolation.PackInterpolationInputs')
-        return torch.stack([sample.gt_frame for sample in data_samples]).float()
+        return stack_sample_field(
+            data_samples, 'gt_frame', "in mode='loss'; build samples with "
+            'interpolation.PackInterpolationInputs')
+
+
+def stack_sample_field(data_samples: Optional[Sequence[BaseDataElement]], key: str,
+                       fix: str) -> Tensor:
+    """Stack the tensor ``key`` of every data sample as float32.
+
+    Raises ValueError, ending with ``fix``, when a sample lacks it.
+    """
+    if not data_samples or any(key not in sample for sample in data_samples):
+        raise ValueError(f"expected every data sample to carry '{key}' {fix}")
+    return torch.stack([sample.get(key) for sample in data_samples]).float()

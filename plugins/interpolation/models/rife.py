@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from vidft.finetune import init_cfg_loads_checkpoint
 
 from ..registry import MODELS
-from .base import BaseInterpolator, ModelOutput
+from .base import BaseInterpolator, ModelOutput, stack_sample_field
 from .ifnet import ConvLReLU, IntermediateFlowNet, swap_flows
 from .padding import crop_to, pad_to_multiple
 
@@ -224,21 +224,15 @@ class RIFE(BaseInterpolator):
                          self.pixel_loss(crop_to(warped1, size), gt)) / 2
             losses['loss_warp'] = self.warp_loss_weight * warp_loss
         if self.flow_distill_weight:
-            teacher = self.gather_teacher_flow(data_samples).to(pred.device)
+            teacher = stack_sample_field(
+                data_samples, 'teacher_flow', 'when flow_distill_weight > 0; add '
+                'interpolation.TeacherFlow to the training pipeline before '
+                'PackInterpolationInputs').to(pred.device)
             distances = [flow_endpoint_distance(crop_to(flow, size), teacher)
                          for flow in block_flows]
             losses['loss_flow_distill'] = (self.flow_distill_weight *
                                            torch.stack(distances).mean())
         return losses
-
-    @staticmethod
-    def gather_teacher_flow(data_samples: Optional[Sequence[BaseDataElement]]) -> Tensor:
-        """Stack the ``teacher_flow`` of every data sample into (N, 4, H, W)."""
-        if not data_samples or any('teacher_flow' not in s for s in data_samples):
-            raise ValueError("flow_distill_weight > 0 needs 'teacher_flow' in every "
-                             'data sample; add interpolation.TeacherFlow to the '
-                             'training pipeline before PackInterpolationInputs')
-        return torch.stack([sample.teacher_flow for sample in data_samples]).float()
 
 
 def flow_endpoint_distance(flow: Tensor, target: Tensor) -> Tensor:
