@@ -1,5 +1,6 @@
 """The in-memory cache of decoded frames."""
 import os
+import time
 
 import numpy as np
 import pytest
@@ -74,6 +75,26 @@ def test_rewritten_file_is_decoded_again(tmp_path, test_videos):
     cache.read(path, [0])
     stat = os.stat(path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    cache.read(path, [0])
+    assert cache.decoded == [[0], [0]]
+
+
+def test_same_size_same_mtime_rewrite_is_decoded_again(tmp_path, test_videos):
+    path = str(tmp_path / 'clip.mp4')
+    with open(test_videos['mp4_h264'], 'rb') as source:
+        data = source.read()
+    with open(path, 'wb') as target:
+        target.write(data)
+    cache = CountingCache(max_mb=1)
+    cache.read(path, [0])
+    stat = os.stat(path)
+    # Wait past the file system's timestamp granularity, rewrite the same
+    # bytes and put the old mtime back: only the ctime tells.
+    time.sleep(0.05)
+    with open(path, 'r+b') as target:
+        target.write(data)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert os.stat(path).st_mtime_ns == stat.st_mtime_ns
     cache.read(path, [0])
     assert cache.decoded == [[0], [0]]
 

@@ -34,17 +34,21 @@ class VideoDecodeError(RuntimeError):
         self.reason = message
 
 
-def file_key(path: str) -> Tuple[str, int, int]:
-    """Return the cache key of a file: real path, size and mtime in ns.
+def file_key(path: str) -> Tuple[str, int, int, int, int]:
+    """Return the cache key of a file: real path, size, mtime and ctime in
+    ns, and inode number.
 
     A file rewritten in place gets a new key, so a stale index is never used.
+    The ctime covers a rewrite whose mtime was set back afterwards, because
+    setting the mtime updates the ctime.
     """
     try:
         stat = os.stat(path)
     except OSError as error:
         raise VideoDecodeError(path,
                                f'cannot read the file ({error})') from error
-    return os.path.realpath(path), stat.st_size, stat.st_mtime_ns
+    return (os.path.realpath(path), stat.st_size, stat.st_mtime_ns,
+            stat.st_ctime_ns, stat.st_ino)
 
 
 class FileCache:
