@@ -118,6 +118,37 @@ def test_lora_path_gets_the_temporal_shift():
     torch.testing.assert_close(merged, unmerged, atol=1e-5, rtol=0)
 
 
+def test_moved_hooks_get_their_layer_and_its_output():
+    recognizer = image_recognizer('test_resnet', zero_init_last=False)
+    torch.manual_seed(0)
+    inner = MODELS.build(recognizer)
+    conv = inner.backbone.model.layer1[0].conv2
+    modules, inputs, outputs = [], [], []
+    conv.register_forward_pre_hook(
+        lambda module, args: modules.append(module) or inputs.append(args[0]))
+    conv.register_forward_hook(lambda module, args, output: outputs.append(output))
+    model = MODELS.build(dict(type='PeftModel', model=inner,
+                              peft=dict(method='lora', target_types=['Conv2d'], r=2)))
+    randomize_lora(model)
+    model.eval()
+    with torch.no_grad():
+        model(frame_batch())
+    assert modules == [conv]
+    # The output hook sees the adapted layer: base output plus the LoRA term.
+    wrapper = model.model.backbone.model.layer1[0].conv2
+    lora_term = wrapper.lora_B['default'](wrapper.lora_A['default'](inputs[0]))
+    expected = conv(inputs[0]) + wrapper.scaling['default'] * lora_term
+    torch.testing.assert_close(outputs[0], expected.detach())
+
+    merged = model.merge()
+    assert len(conv._forward_pre_hooks) == 1
+    assert len(conv._forward_hooks) == 1
+    with torch.no_grad():
+        merged(frame_batch())
+    assert modules[-1] is conv
+    torch.testing.assert_close(outputs[-1], outputs[0], atol=1e-5, rtol=0)
+
+
 def lora_model(weights: str, norm_eval='frozen') -> PeftModel:
     """A LoRA model on timm's test EfficientNet (Conv2d and BatchNorm)."""
     torch.manual_seed(0)

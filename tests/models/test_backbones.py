@@ -182,6 +182,17 @@ def test_feature_collector_rejects_module_run_twice():
         collector.run(model, torch.randn(1, 3, 32, 32))
 
 
+def test_feature_collector_follows_replaced_module():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    collector = FeatureCollector(model, ['0'])
+    # A wrapper that replaces the named layer after the collector was built,
+    # as peft's LoRA layers do.
+    model[0] = nn.Sequential(model[0], nn.Tanh())
+    x = torch.randn(1, 3, 8, 8)
+    feature = collector.run(model, x)['0']
+    torch.testing.assert_close(feature, model[0](x))
+
+
 def test_feature_collector_unknown_name():
     with pytest.raises(ValueError, match='layer9'):
         FeatureCollector(torchvision.models.resnet18(), ['layer9'])

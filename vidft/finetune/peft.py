@@ -35,7 +35,7 @@ import re
 import warnings
 from collections import OrderedDict
 from fnmatch import fnmatchcase
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -216,26 +216,79 @@ def _apply_lora(target: nn.Module, options: Dict[str, Any],
     lora_config = LoraConfig(target_modules=regex, **lora_options)
     report.tuner = LoraModel(target, lora_config, adapter_name='default')
     for name in selected:
-        layer = target.get_submodule(name)
-        _move_input_hooks(layer.get_base_layer(), layer)
+        _hooks_to_wrapper(target.get_submodule(name))
 
 
-def _move_input_hooks(source: nn.Module, destination: nn.Module) -> None:
-    """Move the forward pre-hooks of ``source`` onto ``destination``.
+class _HookOfWrappedLayer:
+    """A forward (pre-)hook of an adapted layer, registered on its LoRA
+    wrapper.
 
-    peft wraps each adapted layer and calls the original layer inside the
-    wrapper, so a pre-hook that changes the layer's input (TSM's temporal
-    shift, for one) would reach the frozen weights but not the LoRA path.
-    Moved to the wrapper, it feeds both; :meth:`PeftModel.merge` moves it
-    back. Handles returned when the hooks were registered no longer remove
-    them.
+    It runs the layer's own hook with the layer as ``module``, so hooks that
+    read or set the layer's attributes (weight normalisation, pruning masks,
+    ``stride``) keep working.
     """
-    hooks = source._forward_pre_hooks
-    with_kwargs = source._forward_pre_hooks_with_kwargs
-    for hook_id, hook in list(hooks.items()):
-        destination.register_forward_pre_hook(hook, with_kwargs=hook_id in with_kwargs)
-    hooks.clear()
-    with_kwargs.clear()
+
+    def __init__(self, hook: Callable, layer: nn.Module) -> None:
+        self.hook = hook
+        self.layer = layer
+
+    def __call__(self, wrapper: nn.Module, *inputs: Any) -> Any:
+        return self.hook(self.layer, *inputs)
+
+
+# The hook dicts of a module: hooks, their with_kwargs flags, their
+# always_call flags (forward hooks only) and the method that registers one.
+_HOOK_KINDS = (
+    ('_forward_pre_hooks', '_forward_pre_hooks_with_kwargs', None,
+     'register_forward_pre_hook'),
+    ('_forward_hooks', '_forward_hooks_with_kwargs',
+     '_forward_hooks_always_called', 'register_forward_hook'),
+)
+
+
+def _move_hooks(source: nn.Module, destination: nn.Module, layer: nn.Module) -> None:
+    """Move the forward hooks and pre-hooks of ``source`` onto
+    ``destination``, wrapped in :class:`_HookOfWrappedLayer` when going to a
+    wrapper and unwrapped when going back to ``layer``."""
+    to_layer = destination is layer
+    for hooks_name, kwargs_name, always_name, register in _HOOK_KINDS:
+        hooks = getattr(source, hooks_name)
+        with_kwargs = getattr(source, kwargs_name)
+        always = getattr(source, always_name) if always_name else {}
+        for hook_id, hook in list(hooks.items()):
+            if to_layer:
+                if not (isinstance(hook, _HookOfWrappedLayer) and hook.layer is layer):
+                    continue
+                hook = hook.hook
+            else:
+                hook = _HookOfWrappedLayer(hook, layer)
+            options = dict(with_kwargs=hook_id in with_kwargs)
+            if always_name:
+                options['always_call'] = hook_id in always
+            getattr(destination, register)(hook, **options)
+            del hooks[hook_id]
+            with_kwargs.pop(hook_id, None)
+            always.pop(hook_id, None)
+
+
+def _hooks_to_wrapper(wrapper: nn.Module) -> None:
+    """Move the forward hooks and pre-hooks of the layer that ``wrapper``
+    adapts onto the wrapper.
+
+    peft's wrapper calls the original layer and adds the LoRA path. A
+    pre-hook that changes the layer's input (TSM's temporal shift, for one)
+    would reach the frozen weights but not the LoRA path, and a hook that
+    reads the layer's output (feature extraction) would miss the LoRA term.
+    On the wrapper they see the adapted layer. :meth:`PeftModel.merge` moves
+    them back. Handles returned when the hooks were registered no longer
+    remove them.
+    """
+    _move_hooks(wrapper.get_base_layer(), wrapper, wrapper.get_base_layer())
+
+
+def _hooks_to_layer(wrapper: nn.Module) -> None:
+    """Undo :func:`_hooks_to_wrapper` before the wrapper is removed."""
+    _move_hooks(wrapper, wrapper.get_base_layer(), wrapper.get_base_layer())
 
 
 def _select_lora_layers(target: nn.Module, patterns: Sequence[str],
@@ -536,18 +589,28 @@ class PeftModel(BaseModel):
             raise RuntimeError('merge() was already called on this model')
         tuner = self.peft_report.tuner
         if tuner is not None:
-            for module in tuner.model.modules():
+            wrappers = [module for module in tuner.model.modules()
+                        if hasattr(module, 'lora_A') and hasattr(module, 'get_base_layer')]
+            for module in wrappers:
                 if _is_pointwise_conv3d_lora(module):
                     _merge_pointwise_conv3d(module)
-                if hasattr(module, 'lora_A') and hasattr(module, 'get_base_layer'):
-                    # merge_and_unload puts the base layer back in place of
-                    # the wrapper; its input hooks go back with it.
-                    _move_input_hooks(module, module.get_base_layer())
-            with warnings.catch_warnings():
-                # Raised for the layers merged above, which is intended.
-                warnings.filterwarnings(
-                    'ignore', message='All adapters are already merged')
-                tuner.merge_and_unload(safe_merge=True)
+                # merge_and_unload puts the base layer back in place of the
+                # wrapper, so its hooks go back with it.
+                _hooks_to_layer(module)
+            try:
+                with warnings.catch_warnings():
+                    # Raised for the layers merged above, which is intended.
+                    warnings.filterwarnings(
+                        'ignore', message='All adapters are already merged')
+                    tuner.merge_and_unload(safe_merge=True)
+            except Exception:
+                # Wrappers that peft has not unloaded yet get their hooks
+                # again; the layers it did unload keep theirs.
+                present = {id(module) for module in tuner.model.modules()}
+                for module in wrappers:
+                    if id(module) in present:
+                        _hooks_to_wrapper(module)
+                raise
         self._merged = True
         return self.model
 

@@ -6,7 +6,7 @@ order. After :class:`SampleTimestep` it contains exactly three frames,
 target between the two inputs, in (0, 1).
 """
 import random
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -33,6 +33,15 @@ class TupleTransform:
     def __repr__(self) -> str:
         args = ', '.join(f'{k}={v!r}' for k, v in vars(self).items() if not k.startswith('_'))
         return f'{type(self).__name__}({args})'
+
+
+def _check_before_teacher_flow(results: Results, transform: str) -> None:
+    """Raise if :class:`TeacherFlow` already ran, because ``transform``
+    would move the frames under its flows."""
+    if 'teacher_flow' in results:
+        raise ValueError(f'interpolation.{transform} came after '
+                         'interpolation.TeacherFlow in the pipeline; put '
+                         'TeacherFlow after every crop, flip and reversal')
 
 
 def _imgs(results: Results, expected_len: Optional[int] = None) -> np.ndarray:
@@ -136,6 +145,7 @@ class RandomCropTuple(TupleTransform):
         self.crop_size = tuple(crop_size)
 
     def transform(self, results: Results) -> Results:
+        _check_before_teacher_flow(results, 'RandomCropTuple')
         imgs = _imgs(results)
         height, width = imgs.shape[1:3]
         crop_h, crop_w = self.crop_size
@@ -169,6 +179,7 @@ class RandomFlipTuple(TupleTransform):
         self.vertical_prob = vertical_prob
 
     def transform(self, results: Results) -> Results:
+        _check_before_teacher_flow(results, 'RandomFlipTuple')
         imgs = _imgs(results)
         if random.random() < self.horizontal_prob:
             imgs = imgs[:, :, ::-1]
@@ -197,6 +208,7 @@ class RandomTemporalFlip(TupleTransform):
         self.prob = prob
 
     def transform(self, results: Results) -> Results:
+        _check_before_teacher_flow(results, 'RandomTemporalFlip')
         imgs = _imgs(results)
         if random.random() >= self.prob:
             return results
@@ -217,7 +229,7 @@ class TeacherFlow(TupleTransform):
     onto the target (the convention of :func:`vidft.models.ops.flow_warp`).
     They are computed from the target itself, so they are privileged
     information: a model may learn from them in training
-    (``flow_distill_weight`` of ``interpolation.RIFE``) but never sees them
+    (``flow_distill_weight`` of ``interpolation.RIFE``) but never gets them
     as input. Put this transform after the crops, flips and reversals, so
     that the flows describe the frames the model gets.
 
@@ -229,9 +241,16 @@ class TeacherFlow(TupleTransform):
 
     def __init__(self, flow: Optional[Dict[str, Any]] = None) -> None:
         self.flow = normalize_flow_settings(flow)
-        self._estimate = make_flow_function(self.flow)
+        self._estimate: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # OpenCV's flow objects do not pickle, and DataLoader workers that
+        # are spawned receive the transform pickled, so each makes its own.
+        return {**self.__dict__, '_estimate': None}
 
     def transform(self, results: Results) -> Results:
+        if self._estimate is None:
+            self._estimate = make_flow_function(self.flow)
         imgs = _imgs(results, expected_len=3)
         first, target, last = (cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
                                for frame in imgs)
@@ -265,6 +284,10 @@ class PackInterpolationInputs(TupleTransform):
         sample = BaseDataElement(gt_frame=frames[1].clone())
         if 'teacher_flow' in results:
             flow = np.ascontiguousarray(results['teacher_flow'], dtype=np.float32)
+            if flow.shape != (*imgs.shape[1:3], 4):
+                raise ValueError(f'expected teacher_flow of shape {(*imgs.shape[1:3], 4)} '
+                                 f'to match the frames, got {flow.shape}; put '
+                                 'interpolation.TeacherFlow after every crop and resize')
             sample.teacher_flow = torch.from_numpy(flow).permute(2, 0, 1)
         metainfo = {key: results[key] for key in self.meta_keys if key in results}
         metainfo.setdefault('timestep', results.get('timestep', 0.5))

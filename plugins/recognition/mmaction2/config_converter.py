@@ -99,8 +99,11 @@ def convert_mmaction2_cfg(cfg: Dict[str, Any]) -> ConversionResult:
     if 'model' not in cfg:
         raise ValueError('expected an mmaction2 config with a model, got '
                          'none; pass the config of a recognizer')
-    legacy = [key for key in LEGACY_KEYS if key in cfg]
-    if legacy and not any(key in cfg for key in DATALOADERS + ('optim_wrapper',)):
+    # A plain variable named like a 0.x key (data = 'kinetics400') is not one.
+    legacy = [key for key in LEGACY_KEYS
+              if key in cfg and (key != 'data' or isinstance(cfg[key], dict))]
+    if legacy and all(cfg.get(key) is None
+                      for key in DATALOADERS + ('optim_wrapper',)):
         raise ValueError(
             f'this looks like an mmaction2 0.x config (top-level keys '
             f'{legacy}), and only 1.x configs are converted. Convert it to '

@@ -11,7 +11,8 @@ CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs', 'inter
 
 
 @pytest.mark.parametrize('name', ['rife_v46.py', 'frame_averaging.py',
-                                  'rife_small_scratch_demo.py'])
+                                  'rife_small_scratch_demo.py',
+                                  'rife_small_flow_distill_demo.py'])
 def test_config_builds_model(name):
     cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
     assert cfg.inferencer.type == 'interpolation.InterpolationInferencer'

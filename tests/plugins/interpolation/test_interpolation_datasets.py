@@ -2,6 +2,7 @@
 import importlib.util
 import os
 import os.path as osp
+import pickle
 
 import cv2
 import numpy as np
@@ -151,6 +152,25 @@ def test_teacher_flow_points_from_target_to_inputs():
     assert packed['data_samples'].teacher_flow.shape == (4, 72, 80)
     with pytest.raises(ValueError, match='preset'):
         TeacherFlow(flow=dict(method='dis', preset='slowest'))
+
+
+def test_teacher_flow_must_follow_augmentations():
+    imgs = np.random.default_rng(0).integers(0, 255, (3, 24, 32, 3), dtype=np.uint8)
+    out = TeacherFlow()(dict(imgs=imgs, timestep=0.5))
+    for transform in (RandomCropTuple(8), RandomTemporalFlip(prob=1.0)):
+        with pytest.raises(ValueError, match='after every crop'):
+            transform(dict(out))
+    cropped = dict(out, imgs=imgs[:, :16, :16])
+    with pytest.raises(ValueError, match='teacher_flow of shape'):
+        PackInterpolationInputs()(cropped)
+
+
+def test_teacher_flow_pickles_for_spawned_workers():
+    transform = TeacherFlow()
+    imgs = np.random.default_rng(0).integers(0, 255, (3, 24, 32, 3), dtype=np.uint8)
+    transform(dict(imgs=imgs, timestep=0.5))
+    copy = pickle.loads(pickle.dumps(transform))
+    assert copy(dict(imgs=imgs, timestep=0.5))['teacher_flow'].shape == (24, 32, 4)
 
 
 def test_vimeo_triplet_layout(tmp_path):

@@ -69,7 +69,9 @@ class FeatureCollector:
             raise ValueError(
                 f'unknown module names {unknown} in {type(model).__name__}. '
                 f'Expected names from named_modules(), such as {examples}.')
-        self._modules = {name: modules[name] for name in self.names}
+        # Modules are looked up by name in each run, because a wrapper such
+        # as peft's LoRA layer may replace one after this collector is built.
+        self._model = model
         self._outputs: Dict[str, Tensor] = {}
 
     def _make_hook(self, name: str) -> Callable:
@@ -94,8 +96,8 @@ class FeatureCollector:
         run raises :class:`RuntimeError`.
         """
         self._outputs = {}
-        handles = [module.register_forward_hook(self._make_hook(name))
-                   for name, module in self._modules.items()]
+        handles = [self._model.get_submodule(name).register_forward_hook(
+                       self._make_hook(name)) for name in self.names]
         try:
             forward(x)
         except _AllFeaturesCollected:

@@ -371,6 +371,10 @@ def test_legacy_config_raises():
     with pytest.raises(ValueError, match=r"0\.x config .*'data', 'lr_config', "
                        r"'total_epochs'"):
         convert_mmaction2_cfg(legacy)
+    with pytest.raises(ValueError, match=r'0\.x config'):
+        convert_mmaction2_cfg(dict(legacy, test_dataloader=None))
+    # A variable that only shares the name is not a 0.x key.
+    assert convert_mmaction2_cfg(dict(model=I3D_MODEL, data='kinetics400')).config
 
 
 def test_leftover_legacy_keys_reported():
