@@ -65,12 +65,18 @@ def test_budget_keeps_the_most_recent_frames(test_videos):
     assert cache.decoded[-1] == [3]
 
 
-def test_rewritten_file_is_decoded_again(tmp_path, test_videos):
+def copy_clip(tmp_path, test_videos) -> tuple:
+    """Copy the H.264 test clip into ``tmp_path``; return its path and bytes."""
     path = str(tmp_path / 'clip.mp4')
     with open(test_videos['mp4_h264'], 'rb') as source:
         data = source.read()
     with open(path, 'wb') as target:
         target.write(data)
+    return path, data
+
+
+def test_rewritten_file_is_decoded_again(tmp_path, test_videos):
+    path, _ = copy_clip(tmp_path, test_videos)
     cache = CountingCache(max_mb=1)
     cache.read(path, [0])
     stat = os.stat(path)
@@ -80,11 +86,7 @@ def test_rewritten_file_is_decoded_again(tmp_path, test_videos):
 
 
 def test_same_size_same_mtime_rewrite_is_decoded_again(tmp_path, test_videos):
-    path = str(tmp_path / 'clip.mp4')
-    with open(test_videos['mp4_h264'], 'rb') as source:
-        data = source.read()
-    with open(path, 'wb') as target:
-        target.write(data)
+    path, data = copy_clip(tmp_path, test_videos)
     cache = CountingCache(max_mb=1)
     cache.read(path, [0])
     stat = os.stat(path)
