@@ -134,7 +134,7 @@ def test_moved_hooks_get_their_layer_and_its_output():
     with torch.no_grad():
         model(frame_batch())
     assert modules == [conv]
-    # The output hook sees the adapted layer: base output plus the LoRA term.
+    # The output hook gets the adapted layer's output: base plus the LoRA term.
     wrapper = model.model.backbone.model.layer1[0].conv2
     lora_term = wrapper.lora_B['default'](wrapper.lora_A['default'](inputs[0]))
     expected = conv(inputs[0]) + wrapper.scaling['default'] * lora_term

@@ -143,7 +143,8 @@ def test_teacher_flow_points_from_target_to_inputs():
     imgs = np.stack([np.repeat(f[..., None], 3, axis=2) for f in (first, target, last)])
     out = TeacherFlow()(dict(imgs=imgs, timestep=0.5))
     flow = out['teacher_flow']
-    assert flow.shape == (72, 80, 4) and flow.dtype == np.float32
+    assert flow.shape == (72, 80, 4)
+    assert flow.dtype == np.float32
     # target(x) = first(x + 3) = last(x - 3): F_t->0 is +3, F_t->1 is -3.
     inner = flow[16:-16, 16:-16]
     np.testing.assert_allclose(np.median(inner.reshape(-1, 4), axis=0),
