@@ -104,10 +104,10 @@ class RIFE(BaseInterpolator):
             ``teacher_flow`` of the data samples (classical flow from the
             target frame to each input, added by
             ``interpolation.TeacherFlow``). RIFE (Huang et al., ECCV 2022)
-            distils the flow of a teacher block that sees the target frame,
-            and IFRNet (Kong et al., CVPR 2022) the flow of a pretrained
-            flow network; here the teacher needs no training, which lets a
-            small model learn motion in minutes. 0 turns it off.
+            distils the flow of a teacher block that is given the target
+            frame, and IFRNet (Kong et al., CVPR 2022) the flow of a
+            pretrained flow network. Here the teacher is OpenCV's DIS and
+            needs no training. 0 turns it off.
         pretrained: Optional path of weights loaded by :meth:`init_weights`,
             a vidft checkpoint or a RIFE v4.6 ``flownet.pkl`` (see
             :func:`vidft_interpolation.converters.load_interpolation_weights`).
