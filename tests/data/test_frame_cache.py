@@ -85,13 +85,13 @@ def test_rewritten_file_is_decoded_again(tmp_path, test_videos):
     assert cache.decoded == [[0], [0]]
 
 
-def test_same_size_same_mtime_rewrite_is_decoded_again(tmp_path, test_videos):
+def test_rewrite_with_old_mtime_decoded_again(tmp_path, test_videos):
     path, data = copy_clip(tmp_path, test_videos)
     cache = CountingCache(max_mb=1)
     cache.read(path, [0])
     stat = os.stat(path)
     # Wait past the file system's timestamp granularity, rewrite the same
-    # bytes and put the old mtime back: only the ctime tells.
+    # bytes and put the old mtime back, so only the ctime changes.
     time.sleep(0.05)
     with open(path, 'r+b') as target:
         target.write(data)

@@ -118,7 +118,7 @@ def test_lora_path_gets_the_temporal_shift():
     torch.testing.assert_close(merged, unmerged, atol=1e-5, rtol=0)
 
 
-def test_moved_hooks_get_their_layer_and_its_output():
+def test_moved_hooks_keep_layer_and_output():
     recognizer = image_recognizer('test_resnet', zero_init_last=False)
     torch.manual_seed(0)
     inner = MODELS.build(recognizer)

@@ -246,22 +246,23 @@ _HOOK_KINDS = (
 )
 
 
-def _move_hooks(source: nn.Module, destination: nn.Module, layer: nn.Module) -> None:
-    """Move the forward hooks and pre-hooks of ``source`` onto
-    ``destination``, wrapped in :class:`_HookOfWrappedLayer` when going to a
-    wrapper and unwrapped when going back to ``layer``."""
-    to_layer = destination is layer
+def _move_hooks(wrapper: nn.Module, to_wrapper: bool) -> None:
+    """Move the forward hooks and pre-hooks between a LoRA wrapper and the
+    layer it adapts: onto the wrapper, each wrapped in
+    :class:`_HookOfWrappedLayer`, or back onto the layer, unwrapped."""
+    layer = wrapper.get_base_layer()
+    source, destination = (layer, wrapper) if to_wrapper else (wrapper, layer)
     for hooks_name, kwargs_name, always_name, register in _HOOK_KINDS:
         hooks = getattr(source, hooks_name)
         with_kwargs = getattr(source, kwargs_name)
         always = getattr(source, always_name) if always_name else {}
         for hook_id, hook in list(hooks.items()):
-            if to_layer:
-                if not (isinstance(hook, _HookOfWrappedLayer) and hook.layer is layer):
-                    continue
+            if to_wrapper:
+                hook = _HookOfWrappedLayer(hook, layer)
+            elif isinstance(hook, _HookOfWrappedLayer) and hook.layer is layer:
                 hook = hook.hook
             else:
-                hook = _HookOfWrappedLayer(hook, layer)
+                continue
             options = dict(with_kwargs=hook_id in with_kwargs)
             if always_name:
                 options['always_call'] = hook_id in always
@@ -283,12 +284,12 @@ def _hooks_to_wrapper(wrapper: nn.Module) -> None:
     them back. Handles returned when the hooks were registered no longer
     remove them.
     """
-    _move_hooks(wrapper.get_base_layer(), wrapper, wrapper.get_base_layer())
+    _move_hooks(wrapper, to_wrapper=True)
 
 
 def _hooks_to_layer(wrapper: nn.Module) -> None:
     """Undo :func:`_hooks_to_wrapper` before the wrapper is removed."""
-    _move_hooks(wrapper, wrapper.get_base_layer(), wrapper.get_base_layer())
+    _move_hooks(wrapper, to_wrapper=False)
 
 
 def _select_lora_layers(target: nn.Module, patterns: Sequence[str],
@@ -605,7 +606,7 @@ class PeftModel(BaseModel):
                     tuner.merge_and_unload(safe_merge=True)
             except Exception:
                 # Wrappers that peft has not unloaded yet get their hooks
-                # again; the layers it did unload keep theirs.
+                # back. The layers it did unload keep theirs.
                 present = {id(module) for module in tuner.model.modules()}
                 for module in wrappers:
                     if id(module) in present:

@@ -132,7 +132,7 @@ def test_crop_is_shared_by_frames():
         RandomCropTuple(64)(dict(imgs=np.stack([base, base, base])))
 
 
-def test_teacher_flow_points_from_target_to_inputs():
+def test_teacher_flow_direction_and_packing():
     # A smooth random texture; the first frame shows it 3 pixels further
     # right and the last 3 pixels further left than the target frame.
     rng = np.random.default_rng(0)

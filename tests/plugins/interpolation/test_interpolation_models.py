@@ -201,7 +201,7 @@ def test_warp_loss_compares_warped_frames():
             small_rife(warp_loss_weight=bad)
 
 
-def test_flow_distill_loss_is_endpoint_distance_to_teacher():
+def test_flow_distill_loss_endpoint_distance():
     model = MODELS.build(dict(
         type='interpolation.RIFE', flow_channels=(8, 8), scales=(2, 1), num_convs=1,
         refine_channels=None, init_as_averaging=True, flow_distill_weight=0.1,
