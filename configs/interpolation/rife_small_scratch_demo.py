@@ -66,10 +66,14 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=val_pipeline))
 val_evaluator = dict(type='interpolation.InterpolationMetric', frame_averaging_baseline=True)
+# vidft test scores a checkpoint on the same triplets.
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator
 
 _max_iters = 2000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=_max_iters, val_interval=400)
 val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=_max_iters, by_epoch=False, eta_min=1e-5)]

@@ -11,6 +11,9 @@ frame back. One pair gives one interpolated frame, so the table reports
 * frame averaging, always measured as the reference:
   ``configs/interpolation/frame_averaging.py`` (no parameters);
 * small: ``configs/interpolation/rife_small_scratch_demo.py``;
+* prior: ``configs/interpolation/rife_small_flow_prior_demo.py``, the
+  small network plus OpenCV DIS flow between the two frames, which runs on
+  the CPU even with ``--device cuda``;
 * published: ``configs/interpolation/rife_v46.py`` (the size of the public
   RIFE v4.6 flow network).
 
@@ -35,7 +38,8 @@ CPU figure too small, so CPU figures are estimates.
 Usage::
 
     python tools/benchmark/interp_inference.py [--repeats 5] [--warmup 1]
-        [--threads N] [--device cpu|cuda|cpu,cuda] [--sizes small,published]
+        [--threads N] [--device cpu|cuda|cpu,cuda]
+        [--sizes small,prior,published]
         [--resolutions 480p,720p]
 
 ``--resolutions`` also takes ``WIDTHxHEIGHT`` items, e.g. ``64x36`` for a
@@ -56,6 +60,7 @@ from benchmark_utils import (add_device_arguments, build_model,
 
 MODEL_CONFIGS = {
     'small': 'configs/interpolation/rife_small_scratch_demo.py',
+    'prior': 'configs/interpolation/rife_small_flow_prior_demo.py',
     'published': 'configs/interpolation/rife_v46.py',
 }
 BASELINE_CONFIG = 'configs/interpolation/frame_averaging.py'
@@ -92,10 +97,13 @@ def describe_model(cfg: Config) -> str:
     refine = model_cfg.get('refine_channels', 32)
     flow_channels = tuple(model_cfg.get('flow_channels', (192, 128, 96, 64)))
     scales = tuple(model_cfg.get('scales', (8, 4, 2, 1)))
+    prior = model_cfg.get('flow_prior')
+    prior = (', flow prior ' + ' '.join(str(v) for v in prior.values())
+             if prior else '')
     return (f'flow {flow_channels} at scales {scales}, '
             f'{model_cfg.get("num_convs", 8)} convs per block, refine '
             f'{refine or "none"}, ensemble '
-            f'{"on" if model_cfg.get("ensemble", False) else "off"}')
+            f'{"on" if model_cfg.get("ensemble", False) else "off"}{prior}')
 
 
 def padded_size(width: int, height: int, divisor: int) -> str:
@@ -143,7 +151,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=1,
                         help='untimed calls before the timed ones')
     add_device_arguments(parser)
-    parser.add_argument('--sizes', default='small,published',
+    parser.add_argument('--sizes', default='small,prior,published',
                         help='comma-separated RIFE sizes out of '
                         f'{",".join(MODEL_CONFIGS)} (frame averaging is '
                         'always measured too)')

@@ -21,6 +21,12 @@ DIS_PRESETS = {
 FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3,
                           poly_n=5, poly_sigma=1.2)
 
+#: Smallest height and width given to DIS; smaller frames are padded to it.
+#: OpenCV 5.1's DIS raises an error on frames with a side under 8 pixels.
+#: With a side of 8 to 31 it crashes the process (a segmentation fault) for
+#: some presets and lengths of the other side.
+DIS_MIN_SIDE = 32
+
 
 def normalize_flow_settings(settings: Optional[Dict[str, Any]]
                             ) -> Dict[str, Any]:
@@ -65,7 +71,14 @@ def make_flow_function(settings: Dict[str, Any]
         dis = cv2.DISOpticalFlow_create(DIS_PRESETS[settings['preset']])
 
         def dis_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-            return dis.calc(source, target, None)
+            height, width = source.shape[:2]
+            pad_y, pad_x = max(DIS_MIN_SIDE - height, 0), max(DIS_MIN_SIDE - width, 0)
+            if not (pad_y or pad_x):
+                return dis.calc(source, target, None)
+            source, target = (cv2.copyMakeBorder(frame, 0, pad_y, 0, pad_x,
+                                                 cv2.BORDER_REPLICATE)
+                              for frame in (source, target))
+            return dis.calc(source, target, None)[:height, :width]
 
         return dis_flow
 

