@@ -1,8 +1,8 @@
 # Fine-tuning on one's own footage: rife_small_flow_prior_demo.py trained on
 # the first three shots of bikes.mp4 (frames 0-136) and validated on its
-# last three (frames 137-249), which show other riders and places. Replace
-# the source with a video of your own, and set the frame ranges where its
-# shots change (the training log lists the scene cuts it finds).
+# last three (frames 137-249), which show other riders and places. Set
+# _video to a video of your own and _split to a frame where its shots
+# change (the training log lists the scene cuts it finds).
 #   OMP_NUM_THREADS=2 vidft train configs/interpolation/rife_small_flow_prior_bikes-split_demo.py
 # Measured results are in docs/benchmarks.md.
 _base_ = ['./rife_small_flow_prior_demo.py']
@@ -31,5 +31,5 @@ def _train_part(frame_gap):
 train_dataloader = dict(
     dataset=dict(_delete_=True, type='ConcatDataset',
                  datasets=[_train_part(1), _train_part(2)]))
-val_dataloader = dict(dataset=dict(frame_range=(_split, None)))
+val_dataloader = dict(dataset=dict(sources=[_video], frame_range=(_split, None)))
 test_dataloader = val_dataloader

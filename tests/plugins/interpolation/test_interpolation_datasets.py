@@ -101,8 +101,12 @@ def test_frame_range_errors_name_range(spliced_folder):
     folder, _ = spliced_folder
     with pytest.raises(ValueError, match=r'within frames \[5, 7\).*widen frame_range'):
         VideoTupleDataset(sources=folder, tuple_len=3, frame_range=(5, 7))
-    with pytest.raises(ValueError, match='frame_range'):
-        VideoTupleDataset(sources=folder, tuple_len=3, frame_range=(-1, 7))
+    for bad in [(-1, 7), (None, 12), 5, 'ab', (0, 1, 2), (0.5, 7)]:
+        with pytest.raises(ValueError, match='expected frame_range as'):
+            VideoTupleDataset(sources=folder, tuple_len=3, frame_range=bad)
+    # The error for an empty range reports 0 tuples left out at scene cuts.
+    with pytest.raises(ValueError, match=r'\(0 left out because they cross'):
+        VideoTupleDataset(sources=folder, tuple_len=3, frame_range=(30, None))
 
 
 def test_video_tuples_pipeline():
