@@ -1,8 +1,10 @@
 # Fine-tuning on one's own footage: rife_small_flow_prior_demo.py trained on
 # the first three shots of bikes.mp4 (frames 0-136) and validated on its
-# last three (frames 137-249), which show other riders and places. Set
-# _video to a video of your own and _split to a frame where its shots
-# change (the training log lists the scene cuts it finds).
+# last three (frames 137-249), which show other riders and places. For a
+# video of your own, copy this file and set _video and _split, a frame
+# where its shots change (the training log lists the scene cuts it finds).
+# A config that inherits from this one cannot change them, because the
+# datasets below are built from them here.
 #   OMP_NUM_THREADS=2 vidft train configs/interpolation/rife_small_flow_prior_bikes-split_demo.py
 # Measured results are in docs/benchmarks.md.
 _base_ = ['./rife_small_flow_prior_demo.py']

@@ -1,6 +1,6 @@
 # RIFE v4.6 flow network with the public flownet.pkl layout (no refinement
 # U-Net, no timestep prior), for inference with converted weights:
-#   vidft infer configs/interpolation/rife_v46.py --checkpoint train_log/flownet.pkl ...
+#   vidft infer configs/interpolation/rife_v46.py train_log/flownet.pkl INPUT.mp4 --out OUTPUT.mp4
 # The weights load through vidft_interpolation.converters.convert_rife_v4_keys.
 default_scope = 'vidft'
 

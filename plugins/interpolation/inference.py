@@ -129,6 +129,9 @@ class InterpolationInferencer:
             ``inferencer`` dict here.
     """
 
+    #: ``vidft infer`` rejects a call without ``--out`` before building the model.
+    requires_out = True
+
     def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None,
                  device: str = 'cpu', factor: int = 2, **default_options: Any) -> None:
         _check_options(default_options)
@@ -252,11 +255,29 @@ class InterpolationInferencer:
                     summary['output_frames'], summary['output_fps'],
                     summary['input_frames'], summary['interpolated_pairs'],
                     summary['scene_cuts'])
+        if _mostly_cuts(summary):
+            logger.warning(CUT_WARNING, summary['scene_cuts'], summary['input_frames'] - 1)
         return summary
 
     @staticmethod
     def format_result(summary: Dict[str, Any]) -> str:
-        """Describe the summary of :meth:`__call__` in one line."""
-        return (f"{summary['input_frames']} frames in, {summary['output_frames']} frames "
+        """Describe the summary of :meth:`__call__`, with a warning line
+        when most frame pairs counted as scene cuts."""
+        text = (f"{summary['input_frames']} frames in, {summary['output_frames']} frames "
                 f"out at {summary['output_fps']:g} fps; {summary['interpolated_pairs']} "
                 f"pairs interpolated, {summary['scene_cuts']} scene cuts repeated")
+        if _mostly_cuts(summary):
+            text += '\nwarning: ' + CUT_WARNING % (summary['scene_cuts'],
+                                                  summary['input_frames'] - 1)
+        return text
+
+
+#: Shown when more than half of the frame pairs of a video count as scene
+#: cuts, which happens with fast pans over detailed scenes.
+CUT_WARNING = ('%d of %d frame pairs counted as scene cuts and were repeated, not '
+               'interpolated; if the video has fast motion rather than cuts, raise '
+               'inferencer.scene_cut_threshold or set it to None')
+
+
+def _mostly_cuts(summary: Dict[str, Any]) -> bool:
+    return summary['scene_cuts'] * 2 > max(summary['input_frames'] - 1, 0)

@@ -143,6 +143,20 @@ def test_infer_checks_output_before_running(tmp_path, capsys, monkeypatch,
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('link', [os.symlink, os.link])
+def test_infer_rejects_link_to_input(tmp_path, capsys, link):
+    # Writing through a link would truncate the input while it is decoded.
+    clip = tmp_path / 'clip.mp4'
+    clip.write_bytes(b'the input video')
+    out = tmp_path / 'out.mp4'
+    link(clip, out)
+    status = main(['infer', 'no_such_config.py', 'model.pth', str(clip),
+                   '--out', str(out)])
+    assert status == 1
+    assert 'is the input video' in capsys.readouterr().err
+    assert clip.read_bytes() == b'the input video'
+
+
 def test_infer_missing_input_is_named(tmp_path, capsys):
     missing = tmp_path / 'missing.mp4'
     assert main(['infer', 'no_such_config.py', 'model.pth',

@@ -15,7 +15,8 @@ An inferencer is a class in the INFERENCERS registry that is built as
 ``Inferencer(config=cfg, checkpoint=path, device=name, **options)`` and
 called as ``inferencer(input_path, out=output_path_or_None)``. When it has a
 ``format_result(result) -> str`` method, its text is printed. Otherwise the
-result's ``repr`` is printed.
+result's ``repr`` is printed. An inferencer class with ``requires_out =
+True`` makes ``--out`` required.
 """
 import argparse
 import copy
@@ -113,7 +114,9 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         if suffix not in OUTPUT_FORMATS:
             return (f'expected --out to end in one of {tuple(OUTPUT_FORMATS)}, '
                     f'got {args.out}')
-        if osp.abspath(args.out) == osp.abspath(args.input):
+        # samefile also catches a symbolic or hard link to the input, which
+        # the writer would truncate while the reader still decodes it.
+        if osp.exists(args.out) and osp.samefile(args.out, args.input):
             return (f'--out {args.out} is the input video; write the output '
                     'to another file')
         folder = osp.dirname(osp.abspath(args.out))
@@ -137,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR
     cfg = load_config(args.config, args.cfg_options)
     inferencer_class, options = find_inferencer(cfg)
+    if args.out is None and getattr(inferencer_class, 'requires_out', False):
+        print(f'vidft infer: error: {inferencer_class.__name__} always writes a '
+              'video; pass --out OUTPUT.mp4', file=sys.stderr)
+        return EXIT_USER_ERROR
     if args.compare:
         if not getattr(inferencer_class, 'accepts_compare', False):
             print(f'vidft infer: error: --compare needs an inferencer with a '

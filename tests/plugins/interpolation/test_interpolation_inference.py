@@ -1,4 +1,5 @@
 """Tests of the video inferencer: frame counts, fps, odd sizes and scene cuts."""
+import os.path as osp
 from fractions import Fraction
 
 import av
@@ -141,3 +142,33 @@ def test_frame_folder_input(clip_with_cut, tmp_path):
     assert len(written) == 8
     assert rate == Fraction(24)
     assert summary['interpolated_pairs'] == 3
+
+
+def test_mostly_cuts_gives_warning(tmp_path):
+    # Every frame changes the whole picture, as a fast pan over detail can.
+    frames = [moving_square(i, 20 if i % 2 else 200) for i in range(6)]
+    path = str(tmp_path / 'flicker.mp4')
+    write_video(path, frames)
+    inferencer = InterpolationInferencer(averaging_config(), None, 'cpu',
+                                         show_progress=False)
+    summary = inferencer(path, out=str(tmp_path / 'out.mp4'))
+    assert summary['scene_cuts'] == 5
+    text = inferencer.format_result(summary)
+    assert 'warning: 5 of 5 frame pairs counted as scene cuts' in text
+    assert 'scene_cut_threshold' in text
+
+
+def test_few_cuts_give_no_warning(clip_with_cut, tmp_path):
+    inferencer = InterpolationInferencer(averaging_config(), None, 'cpu',
+                                         show_progress=False)
+    summary = inferencer(clip_with_cut[0], out=str(tmp_path / 'out.mp4'))
+    assert 'warning' not in inferencer.format_result(summary)
+
+
+def test_cli_requires_out(clip_with_cut, capsys):
+    from vidft.cli import main
+
+    config = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
+                      'interpolation', 'frame_averaging.py')
+    assert main(['infer', config, 'unused.pth', clip_with_cut[0]]) == 1
+    assert 'pass --out OUTPUT.mp4' in capsys.readouterr().err
