@@ -21,10 +21,10 @@ DIS_PRESETS = {
 FARNEBACK_DEFAULTS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3,
                           poly_n=5, poly_sigma=1.2)
 
-#: Smallest height and width given to DIS; smaller frames are padded to it.
-#: OpenCV 5.1's DIS raises an error on frames with a side under 8 pixels.
-#: With a side of 8 to 31 it crashes the process (a segmentation fault) for
-#: some presets and lengths of the other side.
+#: Smallest height and width given to DIS. Smaller frames are padded to it,
+#: because OpenCV 5.1's DIS raises an error on frames with a side under 8
+#: pixels. With a side of 8 to 31 it crashes the process (a segmentation
+#: fault) for some presets and lengths of the other side.
 DIS_MIN_SIDE = 32
 
 

@@ -125,7 +125,9 @@ def _check_frame_range(frame_range: Optional[Sequence[Optional[int]]]
         raise ValueError(message)
     start, stop = frame_range
     for value in (start, stop):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ValueError(message)
     if start is None or start < 0:
         raise ValueError(message)

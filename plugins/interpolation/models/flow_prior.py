@@ -11,7 +11,7 @@ and F_t->1 by the linear-motion approximation of Super SloMo::
     F_t->1 = (1 - t)^2 F_0->1 - t (1 - t) F_1->0
 
 The estimate runs on the CPU, one frame pair after the other, and is not
-differentiable; the network learns corrections on top of it.
+differentiable, so the network learns corrections on top of it.
 """
 from typing import Any, Dict, Optional, Tuple
 
