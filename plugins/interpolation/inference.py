@@ -52,8 +52,7 @@ def _read_frames(input_path: str) -> Tuple[Iterator[np.ndarray], int, Fraction]:
 
     def frames() -> Iterator[np.ndarray]:
         with reader:
-            for start in range(0, total, READ_CHUNK):
-                yield from reader.get(list(range(start, min(start + READ_CHUNK, total))))
+            yield from reader.iter_frames(READ_CHUNK)
 
     return frames(), total, fps
 

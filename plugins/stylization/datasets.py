@@ -1,6 +1,7 @@
 """Pairs of consecutive frames of video files, with optical flow and
 occlusion masks, for training and evaluating video style transfer."""
 import importlib.util
+import itertools
 import logging
 import os
 import os.path as osp
@@ -185,13 +186,17 @@ class VideoFramePairDataset(BaseDataset):
                 shape = (reader.height, reader.width)
             if self.max_frames is not None:
                 total = min(total, self.max_frames)
+            if self.cache_frames and total >= 2:
+                frames = list(self._read_frames(path, total))
+                # Fewer frames than the index listed decode from a damaged
+                # file (the reader has logged a warning).
+                total = len(frames)
+                if total >= 2:
+                    self._frames[path] = np.stack(frames)
             if total < 2:
                 logger.warning('Skipping %s: it has %d frame(s), a pair '
                                'needs 2', path, total)
                 continue
-            if self.cache_frames:
-                self._frames[path] = np.stack(list(
-                    self._read_frames(path, total)))
             entry = None
             if self.with_flow:
                 entry = self._prepare_flows(path, total)
@@ -208,10 +213,9 @@ class VideoFramePairDataset(BaseDataset):
             yield from self._frames[path]
             return
         with open_video(path, backend=self.video_backend) as reader:
-            for start in range(0, total, READ_CHUNK):
-                indices = list(range(start, min(start + READ_CHUNK, total)))
-                yield from resize_frames(reader.get(indices),
-                                         self.frame_size)
+            frames = itertools.islice(reader.iter_frames(READ_CHUNK), total)
+            for frame in frames:
+                yield resize_frames(frame[None], self.frame_size)[0]
 
     def _prepare_flows(self, path: str, total: int) -> str:
         self.flow_cache.load(path, total, self.frame_size,

@@ -1,4 +1,5 @@
 """Stylize video files with a trained stylization model (``vidft infer``)."""
+import itertools
 import logging
 import os.path as osp
 from fractions import Fraction
@@ -142,11 +143,16 @@ class StylizationInferencer:
 
     def iter_stylized(self, reader: Any, total: int,
                       batch_size: int) -> Iterator[np.ndarray]:
-        """Yield the stylized frames of ``reader`` (a
-        :class:`vidft.data.video.VideoReader`) one at a time."""
-        for start in range(0, total, batch_size):
-            indices = list(range(start, min(start + batch_size, total)))
-            yield from self.stylize_frames(reader.get(indices))
+        """Yield the stylized first ``total`` frames of ``reader`` (a
+        :class:`vidft.data.video.VideoReader`) one at a time, stylizing
+        ``batch_size`` frames per forward pass. Fewer come out when fewer
+        frames decode (see :meth:`VideoReader.iter_frames`)."""
+        frames = itertools.islice(reader.iter_frames(batch_size), total)
+        while True:
+            batch = list(itertools.islice(frames, batch_size))
+            if not batch:
+                return
+            yield from self.stylize_frames(np.stack(batch))
 
     def __call__(self, input_path: str, out_path: Optional[str] = None,
                  style: Optional[str] = None, *, out: Optional[str] = None,

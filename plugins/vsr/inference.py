@@ -1,4 +1,5 @@
 """Upscale video files with a trained VSR model (``vidft infer``)."""
+import functools
 import logging
 import os.path as osp
 from dataclasses import dataclass
@@ -11,6 +12,9 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from torch import Tensor
 from tqdm import tqdm
+
+from vidft.data.video import (VideoDecodeError, VideoReader, open_video,
+                              warn_if_cut_short)
 
 from .degradations import imresize_torch
 from .registry import INFERENCERS
@@ -184,7 +188,10 @@ class VSRInferencer:
         bicubic upscaling on the left when ``compare``).
 
         ``read(indices)`` returns the LR frames ``(len(indices), h, w, 3)``,
-        uint8 RGB; each frame is read once. ``options`` override
+        uint8 RGB, for ascending ``indices``; each frame is read once. When
+        the sequence turns out shorter than ``total`` (a damaged video), it
+        returns the frames that exist, the first ones of ``indices``, and
+        the output ends with them. ``options`` override
         :data:`DEFAULT_OPTIONS` for this call.
         """
         opts = dict(self.options)
@@ -199,13 +206,22 @@ class VSRInferencer:
                 cache.update(zip(missing, read(missing)))
             for index in [i for i in cache if i < start]:
                 del cache[index]
+            stop = start
+            while stop in cache:
+                stop += 1
             return np.stack([cache[i] for i in range(start, stop)])
 
-        for begin in range(0, total, chunk):
+        begin = 0
+        while begin < total:
             end = min(begin + chunk, total)
             first = max(0, begin - overlap)
             last = min(total, end + overlap)
             window = frames_in(first, last)
+            if first + len(window) < last:
+                total = first + len(window)
+                end, last = min(end, total), total
+                if begin >= end:
+                    return
             output = self._to_uint8(
                 self._upscale_window(window, opts['size_divisor']))
             kept = output[begin - first:end - first]
@@ -213,6 +229,7 @@ class VSRInferencer:
                 bicubic = self._bicubic(window[begin - first:end - first])
                 kept = np.concatenate([bicubic, kept], axis=2)
             yield from kept
+            begin = end
 
     def upscale_frames(self, frames: np.ndarray,
                        **options: Any) -> np.ndarray:
@@ -244,8 +261,6 @@ class VSRInferencer:
             **options: Overrides of :data:`DEFAULT_OPTIONS`, e.g.
                 ``compare=True`` or ``chunk_size=10``.
         """
-        from vidft.data.video import open_video
-
         if out_path is not None and out is not None and out_path != out:
             raise ValueError(f'expected one output path, got out_path='
                              f'{out_path!r} and out={out!r}')
@@ -267,17 +282,36 @@ class VSRInferencer:
                         out_path, out_w, out_h)
             writer = _VideoWriter(out_path, fps, out_w, out_h, opts['codec'],
                                   opts['crf'])
+            written = 0
             try:
-                frames = self.iter_upscaled(reader.get, total, **opts)
+                frames = self.iter_upscaled(
+                    functools.partial(_read_decodable, reader), total,
+                    **opts)
                 for frame in tqdm(frames, total=total, unit='frame',
                                   disable=not opts['progress']):
                     writer.write(frame)
+                    written += 1
             finally:
                 writer.close()
-        return VSRResult(out_path, total, out_w, out_h, fps)
+            warn_if_cut_short(reader, total)
+        return VSRResult(out_path, written, out_w, out_h, fps)
 
     @staticmethod
     def format_result(result: VSRResult) -> str:
         """Describe a result in one line, for ``vidft infer``."""
         return (f'wrote {result.out_path}: {result.num_frames} frames, '
                 f'{result.width}x{result.height}, {result.fps:.3f} fps')
+
+
+def _read_decodable(reader: VideoReader, indices: List[int]) -> np.ndarray:
+    """Read ascending ``indices`` from ``reader``, leaving out those at or
+    past the end that a decode found (``len(reader)`` drops then)."""
+    try:
+        return reader.get(indices)
+    except (VideoDecodeError, IndexError):
+        if indices[-1] < len(reader):
+            raise
+    kept = [index for index in indices if index < len(reader)]
+    if not kept:
+        return np.empty((0, reader.height, reader.width, 3), np.uint8)
+    return reader.get(kept)

@@ -168,6 +168,47 @@ def test_pyav_packet_that_fails_to_decode(test_videos, tmp_path):
             assert np.array_equal(reader.get([index])[0], reference[index])
 
 
+def damage_packets(source: str, path: str, packet_ids: range) -> str:
+    """Write a copy of ``source`` with noise over the given packets."""
+    data = bytearray(open(source, 'rb').read())
+    with av.open(source) as container:
+        packets = [p for p in container.demux(video=0) if p.size]
+    rng = np.random.default_rng(0)
+    for packet in (packets[i] for i in packet_ids):
+        noise = rng.integers(0, 256, packet.size, dtype=np.uint8)
+        data[packet.pos:packet.pos + packet.size] = noise.tobytes()
+    open(path, 'wb').write(bytes(data))
+    return path
+
+
+def test_iter_frames_stops_where_decoding_ends(test_videos, tmp_path, caplog):
+    path = damage_packets(test_videos['mp4_h264'],
+                          str(tmp_path / 'damaged_tail.mp4'),
+                          range(NUM_FRAMES - 8, NUM_FRAMES))
+    reference, failures = tolerant_decode(path)
+    assert failures > 0
+
+    with open_video(path) as reader:
+        assert len(reader) == NUM_FRAMES  # from the timestamps
+        with caplog.at_level('WARNING', logger='vidft.data.video.base'):
+            frames = list(reader.iter_frames(chunk_size=16))
+    assert len(frames) == len(reference)
+    for got, expected in zip(frames, reference):
+        assert np.array_equal(got, expected)
+    assert f'lists {NUM_FRAMES} frames, but only {len(reference)} decode' \
+        in caplog.text
+
+
+def test_sound_video_logs_no_warning(test_videos, caplog):
+    reference = sequential_decode(test_videos['mp4_h264'], 'pyav')
+    with open_video(test_videos['mp4_h264']) as reader:
+        with caplog.at_level('WARNING', logger='vidft.data.video.base'):
+            frames = list(reader.iter_frames(chunk_size=5))
+    assert len(frames) == len(reference)
+    assert np.array_equal(frames[-1], reference[-1])
+    assert caplog.text == ''
+
+
 def test_index_cache_follows_file_changes(tmp_path):
     path = str(tmp_path / 'video.mp4')
     frames = real_frames()

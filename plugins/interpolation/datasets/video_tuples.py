@@ -84,9 +84,7 @@ def _iter_frames(source: str, backend: str) -> Iterator[np.ndarray]:
             yield read_rgb_image(path)
         return
     with open_video(source, backend=backend) as reader:
-        total = len(reader)
-        for start in range(0, total, SCAN_CHUNK):
-            yield from reader.get(list(range(start, min(start + SCAN_CHUNK, total))))
+        yield from reader.iter_frames(SCAN_CHUNK)
 
 
 def scan_source(source: str, threshold: Optional[float],

@@ -172,3 +172,37 @@ def test_cli_requires_out(clip_with_cut, capsys):
                       'interpolation', 'frame_averaging.py')
     assert main(['infer', config, 'unused.pth', clip_with_cut[0]]) == 1
     assert 'pass --out OUTPUT.mp4' in capsys.readouterr().err
+
+
+def decodable_frame_count(path: str) -> int:
+    count = 0
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            try:
+                count += len(packet.decode())
+            except av.error.InvalidDataError:
+                pass
+    return count
+
+
+def test_damaged_tail_interpolates_what_decodes(clip_with_cut, tmp_path, caplog):
+    source, _ = clip_with_cut
+    data = bytearray(open(source, 'rb').read())
+    with av.open(source) as container:
+        packets = [p for p in container.demux(video=0) if p.size]
+    rng = np.random.default_rng(0)
+    for packet in packets[-3:]:
+        data[packet.pos:packet.pos + packet.size] = rng.integers(
+            0, 256, packet.size, dtype=np.uint8).tobytes()
+    damaged = str(tmp_path / 'damaged.mp4')
+    open(damaged, 'wb').write(bytes(data))
+    decodable = decodable_frame_count(damaged)
+    assert decodable < 10
+
+    inferencer = InterpolationInferencer(averaging_config(), factor=2, show_progress=False)
+    with caplog.at_level('WARNING'):
+        summary = inferencer(damaged, out=str(tmp_path / 'out.mp4'))
+    assert summary['input_frames'] == decodable
+    assert len(read_video(str(tmp_path / 'out.mp4'))[0]) == 2 * decodable
+    assert 'damaged or cut short' in caplog.text

@@ -5,7 +5,7 @@ from mmengine.config import Config
 
 import vidft_stylization  # noqa: F401
 from stylization_helpers import lite0_loss_config
-from vidft.data.video import open_video
+from vidft.data.video import VideoReader, open_video
 from vidft.registry import INFERENCERS, MODELS
 from vidft_stylization import StylizationInferencer
 
@@ -61,13 +61,19 @@ def test_writes_video_at_input_rate_and_size(tmp_path, make_video,
 def test_reads_at_most_batch_size_frames(checkpoint):
     path, _ = checkpoint
 
-    class Reader:
+    class Reader(VideoReader):
+        fps, height, width = 25.0, 8, 8
+
         def __init__(self) -> None:
+            super().__init__('eight_frames.mp4')
             self.requests = []
 
-        def get(self, indices):
+        def __len__(self) -> int:
+            return 8
+
+        def _decode(self, indices):
             self.requests.append(list(indices))
-            return np.zeros((len(indices), 8, 8, 3), np.uint8)
+            return {index: np.zeros((8, 8, 3), np.uint8) for index in indices}
 
     reader = Reader()
     inferencer = StylizationInferencer(_config(), path, batch_size=3)

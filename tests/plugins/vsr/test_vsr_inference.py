@@ -174,3 +174,16 @@ def test_cli_compare_flag(tmp_path):
     other = osp.join(configs, 'interpolation', 'frame_averaging.py')
     assert main(['infer', other, checkpoint, source, '--out',
                  str(tmp_path / 'x.mp4'), '--compare']) == EXIT_USER_ERROR
+
+
+def test_sequence_shorter_than_total_ends_output():
+    inferencer = _inferencer(_small_basicvsr())
+    frames = _frames(9, 10, 12)
+
+    def read_first_five(indices):
+        return frames[[index for index in indices if index < 5]]
+
+    cut_short = list(inferencer.iter_upscaled(read_first_five, 9,
+                                              chunk_size=3, overlap=2))
+    expected = inferencer.upscale_frames(frames[:5], chunk_size=3, overlap=2)
+    assert np.array_equal(np.stack(cut_short), expected)

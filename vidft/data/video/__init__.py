@@ -6,12 +6,13 @@ backend, whatever the container declares. Each backend's module explains how
 it gets there cheaply.
 """
 from .base import (INDEX_CACHE, INDEX_CACHE_SIZE, MAX_DECODE_ATTEMPTS,
-                   OUTPUT_FORMATS, VideoDecodeError, VideoReader)
+                   OUTPUT_FORMATS, VideoDecodeError, VideoReader,
+                   warn_if_cut_short)
 from .frame_cache import DecodedFrameCache
 from .open import BACKENDS, get_reader_class, open_video
 
 __all__ = [
     'BACKENDS', 'DecodedFrameCache', 'INDEX_CACHE', 'INDEX_CACHE_SIZE',
     'MAX_DECODE_ATTEMPTS', 'OUTPUT_FORMATS', 'VideoDecodeError',
-    'VideoReader', 'get_reader_class', 'open_video'
+    'VideoReader', 'get_reader_class', 'open_video', 'warn_if_cut_short'
 ]

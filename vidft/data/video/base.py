@@ -1,10 +1,12 @@
 """The backend-independent part of video reading: the reader interface, the
 decode error and the per-file cache of frame indexes."""
 import abc
+import logging
 import os
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Hashable, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Hashable, Iterator, List, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 
@@ -19,6 +21,11 @@ OUTPUT_FORMATS = {'.mp4': 'mp4', '.mkv': 'matroska', '.mov': 'mov',
 
 # Files whose frame index (or frame count) one process keeps in memory.
 INDEX_CACHE_SIZE = 4096
+
+# Frames that VideoReader.iter_frames decodes per request.
+STREAM_CHUNK = 16
+
+logger = logging.getLogger(__name__)
 
 
 class VideoDecodeError(RuntimeError):
@@ -153,6 +160,35 @@ class VideoReader(abc.ABC):
     def close(self) -> None:
         """Release the file; the reader cannot be used afterwards."""
 
+    def iter_frames(self, chunk_size: int = STREAM_CHUNK
+                    ) -> Iterator[np.ndarray]:
+        """Yield every frame in order, ``(H, W, 3)`` RGB ``uint8``, decoding
+        ``chunk_size`` frames per request.
+
+        A damaged or cut-short file can hold fewer frames than its index
+        promised: ``len(self)`` drops when a request finds that out. The
+        frames then end where decoding ends, and a warning names the file
+        and both counts. A frame that fails to decode before that end still
+        raises :class:`VideoDecodeError`.
+        """
+        if chunk_size < 1:
+            raise ValueError(f'expected chunk_size >= 1, got {chunk_size}')
+        expected = len(self)
+        start = 0
+        while start < len(self):
+            stop = min(start + chunk_size, len(self))
+            try:
+                frames = self.get(list(range(start, stop)))
+            except (VideoDecodeError, IndexError):
+                if len(self) >= stop:
+                    raise
+                # The request taught the reader that fewer frames decode;
+                # ask again within the new length.
+                continue
+            yield from frames
+            start = stop
+        warn_if_cut_short(self, expected)
+
     def _check_indices(self, indices: Sequence[int]) -> List[int]:
         array = np.asarray(indices).reshape(-1)
         if array.size and array.dtype.kind not in 'iu':
@@ -180,3 +216,15 @@ class VideoReader(abc.ABC):
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}({self.path!r})'
+
+
+def warn_if_cut_short(reader: VideoReader, expected: int) -> None:
+    """Log a warning when fewer than ``expected`` frames of ``reader``
+    decode, which a reader learns only by decoding to the end."""
+    if len(reader) < expected:
+        logger.warning(
+            '%s: its index lists %d frames, but only %d decode (the file is '
+            'damaged or cut short); the frames after those are left out. '
+            '`vidft data check` reports such files; re-encoding the file '
+            'with ffmpeg keeps the frames that decode.', reader.path,
+            expected, len(reader))
