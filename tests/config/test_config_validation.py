@@ -331,3 +331,30 @@ def test_train_loop_needs_type_or_by_epoch():
 def test_unknown_loop_type_is_named():
     problems = _problems(_config(train_cfg=dict(type='NoSuchLoop')))
     assert 'NoSuchLoop' in problems['train_cfg.type']
+
+
+def test_misspelt_dataset_argument_is_named():
+    problems = _problems(_config(val_dataloader=dict(
+        batch_size=1,
+        dataset=dict(type='recognition.VideoDataset', ann_file='val.txt',
+                     pipline=[]))))
+    assert set(problems) == {'val_dataloader.dataset.pipline'}
+    assert "did you mean 'pipeline'?" in problems['val_dataloader.dataset.pipline']
+
+
+def test_dataset_arguments_of_parent_classes_pass():
+    # serialize_data reaches mmengine's BaseDataset through the **kwargs of
+    # two recognition dataset classes.
+    validate_config(_config(val_dataloader=dict(
+        batch_size=1,
+        dataset=dict(type='recognition.VideoDataset', ann_file='val.txt',
+                     test_mode=True, serialize_data=False))))
+
+
+def test_open_kwargs_dataset_not_checked():
+    class OpenDataset:
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+    validate_config(_config(train_dataloader=dict(
+        batch_size=1, dataset=dict(type=OpenDataset, anything=1))))

@@ -76,6 +76,7 @@ def validate_config(cfg: Config, *,
     reported = {key for key, _ in problems}
     problems.extend(problem for problem in _check_loop_arguments(cfg)
                     if problem[0] not in reported)
+    problems.extend(_check_dataset_arguments(cfg))
 
     if problems:
         raise ConfigError(_annotate(problems, overrides or {}),
@@ -140,6 +141,63 @@ def _check_loop_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
             hint = f"did you mean '{close[0]}'? " if close else ''
             yield (f'{section}.{key}',
                    f'{loop.__name__} takes no argument {key!r}; {hint}'
+                   f'its arguments are {", ".join(accepted)}')
+
+
+def _accepted_arguments(cls: type) -> Optional[List[str]]:
+    """Return the keyword arguments that ``cls(...)`` takes, following
+    ``**kwargs`` to the parent classes' ``__init__``; None when the chain
+    ends in ``**kwargs`` that no class names."""
+    accepted: Set[str] = set()
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+             inspect.Parameter.KEYWORD_ONLY)
+    for klass in cls.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        try:
+            parameters = inspect.signature(init).parameters
+        except (TypeError, ValueError):
+            return None  # a C-level __init__ without a signature
+        accepted.update(name for name, parameter in parameters.items()
+                        if parameter.kind in named)
+        if not any(parameter.kind is inspect.Parameter.VAR_KEYWORD
+                   for parameter in parameters.values()):
+            return sorted(accepted - {'self'})
+    return None
+
+
+def _check_dataset_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
+    """Report keys of each dataloader's dataset that its class does not
+    take (``frame_rang`` for ``frame_range``), which would otherwise pass
+    until the Runner builds the dataset and stop it with a bare TypeError.
+    A dataset whose type does not resolve here is left to the build."""
+    from vidft.registry import DATASETS
+
+    for section in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(section) or {}).get('dataset')
+        if not isinstance(dataset, Mapping) or 'type' not in dataset:
+            continue
+        kind = dataset['type']
+        try:
+            if isinstance(kind, str):
+                with DATASETS.switch_scope_and_registry(
+                        cfg.get('default_scope')) as registry:
+                    kind = registry.get(kind)
+        except Exception:  # noqa: BLE001 the build reports its own errors
+            continue
+        accepted = (_accepted_arguments(kind)
+                    if isinstance(kind, type) else None)
+        if accepted is None:
+            continue
+        for key in dataset:
+            if key in ('type', '_scope_') or key in accepted:
+                continue
+            close = difflib.get_close_matches(key, accepted, n=1,
+                                              cutoff=schema.SUGGESTION_CUTOFF)
+            hint = f"did you mean '{close[0]}'? " if close else ''
+            yield (f'{section}.dataset.{key}',
+                   f'{kind.__name__} takes no argument {key!r}; {hint}'
                    f'its arguments are {", ".join(accepted)}')
 
 
