@@ -130,6 +130,8 @@ class InterpolationInferencer:
 
     #: ``vidft infer`` rejects a call without ``--out`` before building the model.
     requires_out = True
+    #: ``vidft infer`` passes a folder of frames on to this inferencer.
+    accepts_frame_folder = True
 
     def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None,
                  device: str = 'cpu', factor: int = 2, **default_options: Any) -> None:

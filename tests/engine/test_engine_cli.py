@@ -161,7 +161,7 @@ def test_infer_missing_input_is_named(tmp_path, capsys):
     missing = tmp_path / 'missing.mp4'
     assert main(['infer', 'no_such_config.py', 'model.pth',
                  str(missing)]) == 1
-    assert f'input video {missing} does not exist' in capsys.readouterr().err
+    assert f'input {missing} does not exist' in capsys.readouterr().err
 
 
 def test_infer_cuda_without_gpu_is_an_error(tmp_path, capsys, monkeypatch):

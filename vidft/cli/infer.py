@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('checkpoint', metavar='CHECKPOINT',
                         help='checkpoint file (.pth from training, or '
                         '.safetensors)')
-    parser.add_argument('input', metavar='INPUT', help='input video file')
+    parser.add_argument('input', metavar='INPUT',
+                        help='input video file, or a folder of frames for '
+                        'tasks that read one (frame interpolation)')
     parser.add_argument('--out', metavar='OUTPUT', default=None,
                         help='write the output video here (.mp4, .mkv, .mov '
                         'or .avi). Without it, recognition writes no video, '
@@ -105,8 +107,10 @@ def find_inferencer(cfg: Config) -> Tuple[Type, Dict[str, Any]]:
 def check_arguments(args: argparse.Namespace) -> Optional[str]:
     """Return what is wrong with the paths and device of ``args``, if
     anything, so that a mistake shows before the model is built and run."""
-    if not osp.isfile(args.input):
-        return f'input video {args.input} does not exist or is not a file'
+    if not osp.exists(args.input):
+        return f'input {args.input} does not exist'
+    if not osp.isfile(args.input) and not osp.isdir(args.input):
+        return f'input {args.input} is neither a video file nor a folder'
     if args.out is not None:
         suffix = osp.splitext(args.out)[1].lower()
         from vidft.data.video import OUTPUT_FORMATS
@@ -143,6 +147,12 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and getattr(inferencer_class, 'requires_out', False):
         print(f'vidft infer: error: {inferencer_class.__name__} always writes a '
               'video; pass --out OUTPUT.mp4', file=sys.stderr)
+        return EXIT_USER_ERROR
+    if osp.isdir(args.input) and not getattr(inferencer_class,
+                                             'accepts_frame_folder', False):
+        print(f'vidft infer: error: {args.input} is a folder, and '
+              f'{inferencer_class.__name__} reads video files only; pass a '
+              'video file', file=sys.stderr)
         return EXIT_USER_ERROR
     if args.compare:
         if not getattr(inferencer_class, 'accepts_compare', False):

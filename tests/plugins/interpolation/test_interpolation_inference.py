@@ -32,6 +32,15 @@ def write_video(path: str, frames, fps: int = 10) -> None:
             container.mux(packet)
 
 
+def write_frame_folder(folder, frames) -> str:
+    import cv2
+
+    folder.mkdir()
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f'{index:04d}.png'), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return str(folder)
+
+
 def read_video(path: str):
     with av.open(path) as container:
         stream = container.streams.video[0]
@@ -126,17 +135,11 @@ def test_cli_calling_convention(clip_with_cut, tmp_path):
 
 
 def test_frame_folder_input(clip_with_cut, tmp_path):
-    import cv2
-
-    _, frames = clip_with_cut
-    folder = tmp_path / 'frames'
-    folder.mkdir()
-    for index, frame in enumerate(frames[:4]):
-        cv2.imwrite(str(folder / f'{index:04d}.png'), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    folder = write_frame_folder(tmp_path / 'frames', clip_with_cut[1][:4])
     inferencer = InterpolationInferencer(averaging_config(), None, 'cpu')
     out = str(tmp_path / 'folder.mp4')
 
-    summary = inferencer(str(folder), out, factor=2, show_progress=False, fps=12)
+    summary = inferencer(folder, out, factor=2, show_progress=False, fps=12)
 
     written, rate = read_video(out)
     assert len(written) == 8
@@ -206,3 +209,31 @@ def test_damaged_tail_interpolates_what_decodes(clip_with_cut, tmp_path, caplog)
     assert summary['input_frames'] == decodable
     assert len(read_video(str(tmp_path / 'out.mp4'))[0]) == 2 * decodable
     assert 'damaged or cut short' in caplog.text
+
+
+def test_cli_reads_frame_folder(clip_with_cut, tmp_path, capsys):
+    import torch
+
+    from vidft.cli import main
+    from vidft.registry import MODELS
+
+    folder = write_frame_folder(tmp_path / 'frames', clip_with_cut[1][:4])
+    config = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
+                      'interpolation', 'rife_small_scratch_demo.py')
+    checkpoint = str(tmp_path / 'rife.pth')
+    model = MODELS.build(Config.fromfile(config).model)
+    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    out = str(tmp_path / 'folder.mp4')
+    assert main(['infer', config, checkpoint, folder, '--out', out]) == 0
+    assert '4 frames in, 8 frames out' in capsys.readouterr().out
+    assert len(read_video(out)[0]) == 8
+
+
+def test_cli_rejects_folder_for_video_tasks(clip_with_cut, tmp_path, capsys):
+    from vidft.cli import main
+
+    folder = write_frame_folder(tmp_path / 'frames', clip_with_cut[1][:2])
+    config = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
+                      'vsr', 'bicubic_x4_skvideo_demo.py')
+    assert main(['infer', config, 'unused.pth', folder]) == 1
+    assert 'reads video files only' in capsys.readouterr().err
