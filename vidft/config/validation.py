@@ -134,14 +134,19 @@ def _check_loop_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
         accepted = sorted(set(parameters) - set(RUNNER_LOOP_ARGS))
         shorthand = {'type'} | ({'by_epoch'} if 'type' not in node else set())
         for key in node:
-            if key in shorthand or key in accepted:
-                continue
-            close = difflib.get_close_matches(key, accepted, n=1,
-                                              cutoff=schema.SUGGESTION_CUTOFF)
-            hint = f"did you mean '{close[0]}'? " if close else ''
-            yield (f'{section}.{key}',
-                   f'{loop.__name__} takes no argument {key!r}; {hint}'
-                   f'its arguments are {", ".join(accepted)}')
+            if key not in shorthand and key not in accepted:
+                yield (f'{section}.{key}',
+                       _unknown_argument(loop, key, accepted))
+
+
+def _unknown_argument(cls: type, key: str, accepted: Sequence[str]) -> str:
+    """Describe ``key`` as an argument that ``cls`` does not take, with the
+    closest accepted name when one is close enough."""
+    close = difflib.get_close_matches(key, accepted, n=1,
+                                      cutoff=schema.SUGGESTION_CUTOFF)
+    hint = f"did you mean '{close[0]}'? " if close else ''
+    return (f'{cls.__name__} takes no argument {key!r}; {hint}'
+            f'its arguments are {", ".join(accepted)}')
 
 
 def _accepted_arguments(cls: type) -> Optional[List[str]]:
@@ -191,14 +196,9 @@ def _check_dataset_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
         if accepted is None:
             continue
         for key in dataset:
-            if key in ('type', '_scope_') or key in accepted:
-                continue
-            close = difflib.get_close_matches(key, accepted, n=1,
-                                              cutoff=schema.SUGGESTION_CUTOFF)
-            hint = f"did you mean '{close[0]}'? " if close else ''
-            yield (f'{section}.dataset.{key}',
-                   f'{kind.__name__} takes no argument {key!r}; {hint}'
-                   f'its arguments are {", ".join(accepted)}')
+            if key not in ('type', '_scope_') and key not in accepted:
+                yield (f'{section}.dataset.{key}',
+                       _unknown_argument(kind, key, accepted))
 
 
 def _classify_top_level(name: str) -> Optional[str]:
