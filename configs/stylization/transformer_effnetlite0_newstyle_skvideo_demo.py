@@ -12,7 +12,7 @@ _base_ = ['./transformer_effnetlite0_perframe_skvideo_demo.py']
 _style_image = 'skimage://hubble_deep_field.jpg'
 
 load_from = ('work_dirs/transformer_effnetlite0_perframe_skvideo_demo/'
-             'iter_200.pth')
+             'iter_600.pth')
 
 model = dict(perceptual_loss=dict(style_image=_style_image))
 val_evaluator = dict(perceptual_loss=dict(style_image=_style_image))

@@ -12,17 +12,21 @@ _base_ = ['./transformer_effnetlite0_perframe_skvideo_demo.py']
 # The per-frame checkpoint; load_from keeps the architecture of the base
 # config, so the keys match exactly.
 load_from = ('work_dirs/transformer_effnetlite0_perframe_skvideo_demo/'
-             'iter_200.pth')
+             'iter_600.pth')
 
 # A higher style weight than the per-frame recipe's 0.05 keeps the style
 # loss near that of the per-frame model while the temporal loss smooths the
-# output. docs/benchmarks.md has the sweep behind these two values, and
-# runs with another seed, where the style loss rose more.
-model = dict(temporal_weight=8e4, perceptual_loss=dict(style_weight=0.12))
+# output. docs/benchmarks.md has the sweep behind these two values and the
+# runs with other seeds.
+model = dict(temporal_weight=6e4, perceptual_loss=dict(style_weight=0.12))
 
-train_dataloader = dict(dataset=dict(with_flow=True))
+# Every frame of the two training videos (132 and 120), not only the first
+# 60 of the per-frame run. With more footage, fine-tuning runs with other
+# seeds from one per-frame checkpoint agreed far better on the held-out
+# video.
+train_dataloader = dict(dataset=dict(with_flow=True, max_frames=None))
 
-_max_iters = 500
+_max_iters = 1000
 train_cfg = dict(max_iters=_max_iters, val_interval=_max_iters)
 optim_wrapper = dict(optimizer=dict(lr=5e-4))
 param_scheduler = [

