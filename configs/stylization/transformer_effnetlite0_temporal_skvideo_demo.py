@@ -1,6 +1,6 @@
 # Temporal fine-tuning of the per-frame model of
-# transformer_effnetlite0_perframe_skvideo_demo.py: the same data, losses and
-# held-out video, plus the temporal loss between the output at t and the
+# transformer_effnetlite0_perframe_skvideo_demo.py: the same videos, losses
+# and held-out video, plus the temporal loss between the output at t and the
 # output at t-1 warped by the DIS optical flow of the input frames
 # (non-occluded pixels only). Train the per-frame model first:
 #   vidft train configs/stylization/transformer_effnetlite0_perframe_skvideo_demo.py

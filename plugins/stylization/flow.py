@@ -32,6 +32,7 @@ from torch import Tensor
 from vidft.data.optical_flow import (DIS_PRESETS, FARNEBACK_DEFAULTS,  # noqa: F401
                                      FLOW_METHODS, make_flow_function,
                                      normalize_flow_settings)
+from vidft.data.video import VideoDecodeError
 from vidft.models.ops import flow_warp
 
 logger = logging.getLogger(__name__)
@@ -196,8 +197,10 @@ class FlowCache:
                     self.settings['method'], num_frames, video, entry)
         forward, backward = compute_pair_flows(read_frames(), self.settings)
         if len(forward) != num_frames - 1:
-            raise RuntimeError(f'expected {num_frames} frames of {video}, '
-                               f'read {len(forward) + 1}')
+            raise VideoDecodeError(
+                video, f'{len(forward) + 1} of the {num_frames} frames in its '
+                'index decode, and the flow cache needs them all; re-encode '
+                f'the file with ffmpeg, or set max_frames={len(forward) + 1}')
 
         staging = tempfile.mkdtemp(prefix='.partial-', dir=folder)
         try:

@@ -200,7 +200,7 @@ class VSRInferencer:
 
         cache: Dict[int, np.ndarray] = {}
 
-        def frames_in(start: int, stop: int) -> np.ndarray:
+        def frames_in(start: int, stop: int) -> List[np.ndarray]:
             missing = [i for i in range(start, stop) if i not in cache]
             if missing:
                 cache.update(zip(missing, read(missing)))
@@ -209,7 +209,7 @@ class VSRInferencer:
             stop = start
             while stop in cache:
                 stop += 1
-            return np.stack([cache[i] for i in range(start, stop)])
+            return [cache[i] for i in range(start, stop)]
 
         begin = 0
         while begin < total:
@@ -222,6 +222,7 @@ class VSRInferencer:
                 end, last = min(end, total), total
                 if begin >= end:
                     return
+            window = np.stack(window)
             output = self._to_uint8(
                 self._upscale_window(window, opts['size_divisor']))
             kept = output[begin - first:end - first]
@@ -293,6 +294,10 @@ class VSRInferencer:
                     written += 1
             finally:
                 writer.close()
+            if written == 0 and total > 0:
+                raise VideoDecodeError(
+                    input_path, f'none of the {total} frames in its index '
+                    'decode; the file is damaged')
             warn_if_cut_short(reader, total)
         return VSRResult(out_path, written, out_w, out_h, fps)
 

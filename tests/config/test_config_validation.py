@@ -358,3 +358,8 @@ def test_open_kwargs_dataset_not_checked():
 
     validate_config(_config(train_dataloader=dict(
         batch_size=1, dataset=dict(type=OpenDataset, anything=1))))
+
+
+def test_dataloader_not_a_dict_is_reported():
+    problems = _problems(_config(train_dataloader='loader'))
+    assert set(problems) == {'train_dataloader'}

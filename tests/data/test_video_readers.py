@@ -199,6 +199,15 @@ def test_iter_frames_stops_where_decoding_ends(test_videos, tmp_path, caplog):
         in caplog.text
 
 
+def test_iter_frames_without_decodable_frame_raises(test_videos, tmp_path):
+    path = damage_packets(test_videos['mp4_h264'],
+                          str(tmp_path / 'all_damaged.mp4'),
+                          range(NUM_FRAMES))
+    with open_video(path) as reader:
+        with pytest.raises(VideoDecodeError, match='all_damaged.mp4'):
+            list(reader.iter_frames())
+
+
 def test_sound_video_logs_no_warning(test_videos, caplog):
     reference = sequential_decode(test_videos['mp4_h264'], 'pyav')
     with open_video(test_videos['mp4_h264']) as reader:

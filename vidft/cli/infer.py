@@ -1,4 +1,5 @@
-"""Run a trained model on one input video.
+"""Run a trained model on one input video (or a folder of frames, for an
+inferencer that sets ``accepts_frame_folder``).
 
 ``vidft infer CONFIG CHECKPOINT INPUT [--out OUTPUT] [--device DEVICE]``
 loads the config, builds the inferencer of its task, runs it on INPUT and

@@ -180,7 +180,10 @@ def _check_dataset_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
     from vidft.registry import DATASETS
 
     for section in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = (cfg.get(section) or {}).get('dataset')
+        loader = cfg.get(section)
+        if not isinstance(loader, Mapping):
+            continue  # the schema check reports a loader that is not a dict
+        dataset = loader.get('dataset')
         if not isinstance(dataset, Mapping) or 'type' not in dataset:
             continue
         kind = dataset['type']

@@ -187,3 +187,16 @@ def test_sequence_shorter_than_total_ends_output():
                                               chunk_size=3, overlap=2))
     expected = inferencer.upscale_frames(frames[:5], chunk_size=3, overlap=2)
     assert np.array_equal(np.stack(cut_short), expected)
+
+
+def test_sequence_cut_at_window_start():
+    inferencer = _inferencer(_small_basicvsr())
+    frames = _frames(9, 10, 12)
+
+    def read_first_six(indices):
+        return frames[[index for index in indices if index < 6]]
+
+    cut_short = list(inferencer.iter_upscaled(read_first_six, 9,
+                                              chunk_size=3, overlap=0))
+    expected = inferencer.upscale_frames(frames[:6], chunk_size=3, overlap=0)
+    assert np.array_equal(np.stack(cut_short), expected)

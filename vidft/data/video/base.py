@@ -167,9 +167,10 @@ class VideoReader(abc.ABC):
 
         A damaged or cut-short file can hold fewer frames than its index
         promised: ``len(self)`` drops when a request finds that out. The
-        frames then end where decoding ends, and a warning names the file
-        and both counts. A frame that fails to decode before that end still
-        raises :class:`VideoDecodeError`.
+        frames are then the ones that decode, in order, and a warning
+        names the file and both counts. A file where no frame decodes
+        raises :class:`VideoDecodeError`, and so does a request the
+        backend cannot serve for another reason.
         """
         if chunk_size < 1:
             raise ValueError(f'expected chunk_size >= 1, got {chunk_size}')
@@ -187,6 +188,10 @@ class VideoReader(abc.ABC):
                 continue
             yield from frames
             start = stop
+        if start == 0 and expected > 0:
+            raise VideoDecodeError(
+                self.path, f'none of the {expected} frames in its index '
+                'decode; the file is damaged')
         warn_if_cut_short(self, expected)
 
     def _check_indices(self, indices: Sequence[int]) -> List[int]:
@@ -224,7 +229,8 @@ def warn_if_cut_short(reader: VideoReader, expected: int) -> None:
     if len(reader) < expected:
         logger.warning(
             '%s: its index lists %d frames, but only %d decode (the file is '
-            'damaged or cut short); the frames after those are left out. '
+            'damaged or cut short); the frames that fail to decode are left '
+            'out. '
             '`vidft data check` reports such files; re-encoding the file '
             'with ffmpeg keeps the frames that decode.', reader.path,
             expected, len(reader))
