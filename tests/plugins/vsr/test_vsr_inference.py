@@ -176,27 +176,17 @@ def test_cli_compare_flag(tmp_path):
                  str(tmp_path / 'x.mp4'), '--compare']) == EXIT_USER_ERROR
 
 
-def test_sequence_shorter_than_total_ends_output():
+@pytest.mark.parametrize('decodable, overlap', [(5, 2), (6, 0)])
+def test_sequence_shorter_than_total(decodable, overlap):
+    # (6, 0) cuts the sequence exactly at the start of a window.
     inferencer = _inferencer(_small_basicvsr())
     frames = _frames(9, 10, 12)
 
-    def read_first_five(indices):
-        return frames[[index for index in indices if index < 5]]
+    def read_decodable(indices):
+        return frames[[index for index in indices if index < decodable]]
 
-    cut_short = list(inferencer.iter_upscaled(read_first_five, 9,
-                                              chunk_size=3, overlap=2))
-    expected = inferencer.upscale_frames(frames[:5], chunk_size=3, overlap=2)
-    assert np.array_equal(np.stack(cut_short), expected)
-
-
-def test_sequence_cut_at_window_start():
-    inferencer = _inferencer(_small_basicvsr())
-    frames = _frames(9, 10, 12)
-
-    def read_first_six(indices):
-        return frames[[index for index in indices if index < 6]]
-
-    cut_short = list(inferencer.iter_upscaled(read_first_six, 9,
-                                              chunk_size=3, overlap=0))
-    expected = inferencer.upscale_frames(frames[:6], chunk_size=3, overlap=0)
+    cut_short = list(inferencer.iter_upscaled(read_decodable, 9,
+                                              chunk_size=3, overlap=overlap))
+    expected = inferencer.upscale_frames(frames[:decodable], chunk_size=3,
+                                         overlap=overlap)
     assert np.array_equal(np.stack(cut_short), expected)
