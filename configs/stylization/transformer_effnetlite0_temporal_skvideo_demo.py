@@ -16,14 +16,13 @@ load_from = ('work_dirs/transformer_effnetlite0_perframe_skvideo_demo/'
 
 # A higher style weight than the per-frame recipe's 0.05 keeps the style
 # loss near that of the per-frame model while the temporal loss smooths the
-# output. docs/benchmarks.md has the sweep behind these two values and the
-# runs with other seeds.
+# output. docs/benchmarks.md has the sweep behind these two values and how
+# much the result varies between runs.
 model = dict(temporal_weight=6e4, perceptual_loss=dict(style_weight=0.12))
 
 # Every frame of the two training videos (132 and 120), not only the first
-# 60 of the per-frame run. With more footage, fine-tuning runs with other
-# seeds from one per-frame checkpoint agreed far better on the held-out
-# video.
+# 60 of the per-frame run. With more footage, fine-tuning runs from one
+# per-frame checkpoint agreed far better on the held-out video.
 train_dataloader = dict(dataset=dict(with_flow=True, max_frames=None))
 
 _max_iters = 1000

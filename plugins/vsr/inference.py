@@ -13,8 +13,8 @@ from mmengine.config import Config
 from torch import Tensor
 from tqdm import tqdm
 
-from vidft.data.video import (VideoDecodeError, VideoReader, open_video,
-                              warn_if_cut_short)
+from vidft.data.video import (VideoDecodeError, VideoReader,
+                              check_decoded_count, open_video)
 
 from .degradations import imresize_torch
 from .registry import INFERENCERS
@@ -294,11 +294,7 @@ class VSRInferencer:
                     written += 1
             finally:
                 writer.close()
-            if written == 0 and total > 0:
-                raise VideoDecodeError(
-                    input_path, f'none of the {total} frames in its index '
-                    'decode; the file is damaged')
-            warn_if_cut_short(reader, total)
+            check_decoded_count(reader, total, written)
         return VSRResult(out_path, written, out_w, out_h, fps)
 
     @staticmethod

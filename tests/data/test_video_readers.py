@@ -181,7 +181,7 @@ def damage_packets(source: str, path: str, packet_ids: range) -> str:
     return path
 
 
-def test_iter_frames_stops_where_decoding_ends(test_videos, tmp_path, caplog):
+def test_iter_frames_skips_damaged_tail(test_videos, tmp_path, caplog):
     path = damage_packets(test_videos['mp4_h264'],
                           str(tmp_path / 'damaged_tail.mp4'),
                           range(NUM_FRAMES - 8, NUM_FRAMES))
@@ -199,7 +199,7 @@ def test_iter_frames_stops_where_decoding_ends(test_videos, tmp_path, caplog):
         in caplog.text
 
 
-def test_iter_frames_without_decodable_frame_raises(test_videos, tmp_path):
+def test_iter_frames_undecodable_video_raises(test_videos, tmp_path):
     path = damage_packets(test_videos['mp4_h264'],
                           str(tmp_path / 'all_damaged.mp4'),
                           range(NUM_FRAMES))

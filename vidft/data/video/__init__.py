@@ -7,12 +7,12 @@ it gets there cheaply.
 """
 from .base import (INDEX_CACHE, INDEX_CACHE_SIZE, MAX_DECODE_ATTEMPTS,
                    OUTPUT_FORMATS, VideoDecodeError, VideoReader,
-                   warn_if_cut_short)
+                   check_decoded_count)
 from .frame_cache import DecodedFrameCache
 from .open import BACKENDS, get_reader_class, open_video
 
 __all__ = [
     'BACKENDS', 'DecodedFrameCache', 'INDEX_CACHE', 'INDEX_CACHE_SIZE',
     'MAX_DECODE_ATTEMPTS', 'OUTPUT_FORMATS', 'VideoDecodeError',
-    'VideoReader', 'get_reader_class', 'open_video', 'warn_if_cut_short'
+    'VideoReader', 'check_decoded_count', 'get_reader_class', 'open_video'
 ]

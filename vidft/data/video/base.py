@@ -188,11 +188,7 @@ class VideoReader(abc.ABC):
                 continue
             yield from frames
             start = stop
-        if start == 0 and expected > 0:
-            raise VideoDecodeError(
-                self.path, f'none of the {expected} frames in its index '
-                'decode; the file is damaged')
-        warn_if_cut_short(self, expected)
+        check_decoded_count(self, expected, start)
 
     def _check_indices(self, indices: Sequence[int]) -> List[int]:
         array = np.asarray(indices).reshape(-1)
@@ -223,9 +219,16 @@ class VideoReader(abc.ABC):
         return f'{type(self).__name__}({self.path!r})'
 
 
-def warn_if_cut_short(reader: VideoReader, expected: int) -> None:
-    """Log a warning when fewer than ``expected`` frames of ``reader``
-    decode, which a reader learns only by decoding to the end."""
+def check_decoded_count(reader: VideoReader, expected: int,
+                        decoded: int) -> None:
+    """Raise :class:`VideoDecodeError` when a pass over ``reader`` decoded
+    no frame of the ``expected`` ones, and log a warning when fewer than
+    ``expected`` decode, which a reader learns only by decoding to the end.
+    """
+    if decoded == 0 and expected > 0:
+        raise VideoDecodeError(
+            reader.path, f'none of the {expected} frames in its index '
+            'decode; the file is damaged')
     if len(reader) < expected:
         logger.warning(
             '%s: its index lists %d frames, but only %d decode (the file is '
