@@ -3,6 +3,7 @@ from typing import Any, Dict
 
 import pytest
 import torch
+from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from torch import nn
 
@@ -186,6 +187,17 @@ def test_modules_to_save_train_in_full():
     norm = model.model.backbone.model.norm
     assert all(p.requires_grad for p in norm.parameters())
     assert model.peft_report.fully_trained == ['model.norm']
+
+
+def test_summary_reaches_the_run_log(tmp_path):
+    log_file = tmp_path / 'run.log'
+    logger = MMLogger.get_instance('test_peft_summary', log_file=str(log_file))
+    model = MODELS.build(dict(
+        type='PeftModel', model=image_recognizer('test_vit', img_size=32),
+        peft=dict(method='lora', target_modules=['*.qkv'], r=2)))
+    for handler in logger.handlers:
+        handler.flush()
+    assert model.peft_report.summary() in log_file.read_text()
 
 
 def test_layer_groups_carry_wrapper_prefix():

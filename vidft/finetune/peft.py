@@ -44,6 +44,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import MODELS
 from .freezing import set_norm_eval
+from .report import get_logger
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,9 @@ def apply_peft(model: nn.Module, cfg: Mapping[str, Any]) -> PeftReport:
     report.fully_trained = fully_trained
     counts = count_parameters(model)
     report.trainable, report.total = counts['trainable'], counts['total']
-    logger.info(report.summary())
+    # The current mmengine logger writes to the run's log file, next to the
+    # load report of the pretrained weights.
+    get_logger().info(report.summary())
     return report
 
 
