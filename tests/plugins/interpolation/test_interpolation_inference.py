@@ -224,9 +224,27 @@ def test_cli_reads_frame_folder(clip_with_cut, tmp_path, capsys):
     model = MODELS.build(Config.fromfile(config).model)
     torch.save({'state_dict': model.state_dict()}, checkpoint)
     out = str(tmp_path / 'folder.mp4')
-    assert main(['infer', config, checkpoint, folder, '--out', out]) == 0
+    assert main(['infer', config, checkpoint, folder, '--out', out,
+                 '--cfg-options', 'inferencer.fps=12']) == 0
     assert '4 frames in, 8 frames out' in capsys.readouterr().out
-    assert len(read_video(out)[0]) == 8
+    written, rate = read_video(out)
+    assert len(written) == 8
+    assert rate == Fraction(24)
+
+
+def test_cli_rejects_folder_without_frames(tmp_path, capsys):
+    from vidft.cli import main
+
+    folder = tmp_path / 'empty'
+    folder.mkdir()
+    (folder / 'readme.txt').write_text('no frames here')
+    config = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
+                      'interpolation', 'rife_small_scratch_demo.py')
+    # The checkpoint does not exist: the folder is checked before the model
+    # and its weights load.
+    assert main(['infer', config, str(tmp_path / 'missing.pth'), str(folder),
+                 '--out', str(tmp_path / 'out.mp4')]) == 1
+    assert 'holds no frames' in capsys.readouterr().err
 
 
 def test_cli_rejects_folder_for_video_tasks(clip_with_cut, tmp_path, capsys):

@@ -9,10 +9,12 @@ from .base import (INDEX_CACHE, INDEX_CACHE_SIZE, MAX_DECODE_ATTEMPTS,
                    OUTPUT_FORMATS, VideoDecodeError, VideoReader,
                    check_decoded_count)
 from .frame_cache import DecodedFrameCache
+from .frame_folder import FRAME_EXTENSIONS, frame_sort_key, list_frame_files
 from .open import BACKENDS, get_reader_class, open_video
 
 __all__ = [
-    'BACKENDS', 'DecodedFrameCache', 'INDEX_CACHE', 'INDEX_CACHE_SIZE',
-    'MAX_DECODE_ATTEMPTS', 'OUTPUT_FORMATS', 'VideoDecodeError',
-    'VideoReader', 'check_decoded_count', 'get_reader_class', 'open_video'
+    'BACKENDS', 'DecodedFrameCache', 'FRAME_EXTENSIONS', 'INDEX_CACHE',
+    'INDEX_CACHE_SIZE', 'MAX_DECODE_ATTEMPTS', 'OUTPUT_FORMATS',
+    'VideoDecodeError', 'VideoReader', 'check_decoded_count',
+    'frame_sort_key', 'get_reader_class', 'list_frame_files', 'open_video'
 ]
