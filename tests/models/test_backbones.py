@@ -249,6 +249,24 @@ def test_timm_weights_from_local_file(tmp_path):
     assert backbone.load_report.unexpected == []
 
 
+def test_whole_model_checkpoint_starts_backbone(tmp_path):
+    # A vidft checkpoint of a whole model: the backbone under
+    # 'backbone.model.', a head next to it.
+    torch.manual_seed(3)
+    source = TimmBackbone('resnet18')
+    state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
+    state['cls_head.fc.weight'] = torch.zeros(4, 512)
+    path = tmp_path / 'epoch_3.pth'
+    torch.save({'meta': {'epoch': 3}, 'state_dict': state}, path)
+
+    backbone = TimmBackbone('resnet18', pretrained=str(path))
+    backbone.init_weights()
+
+    assert torch.equal(backbone.model.conv1.weight, source.model.conv1.weight)
+    assert backbone.load_report.missing == []
+    assert backbone.load_report.unexpected == ['cls_head.fc.weight']
+
+
 def test_missing_torchvision_weights_name_where_to_put_them():
     backbone = TorchvisionBackbone(
         'resnet18', weights='torchvision://ResNet18_Weights.IMAGENET1K_V1')

@@ -279,8 +279,11 @@ class ResNet3d(NormEvalMixin, BaseModule):
             return
         if self.pretrained is not None:
             from vidft.finetune import load_pretrained
+            # 'backbone.' lets a whole vidft recognizer's checkpoint start
+            # this backbone.
             self.load_report = load_pretrained(
                 self, self.pretrained, inflate=True,
+                strip_prefix=('module.', 'backbone.'),
                 drop=classifier_patterns(['fc']))
         self._is_init = True
 

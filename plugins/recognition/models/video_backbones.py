@@ -151,8 +151,11 @@ class TorchvisionVideoBackbone(NormEvalMixin, BaseModule):
             return
         if self.pretrained is not None:
             from vidft.finetune import load_pretrained
+            # 'backbone.model.' lets a whole vidft recognizer's checkpoint
+            # start this backbone.
             self.load_report = load_pretrained(
                 self.model, self.pretrained,
+                strip_prefix=('module.', 'backbone.model.'),
                 drop=classifier_patterns(self._spec['classifier']))
         self._is_init = True
 

@@ -132,6 +132,22 @@ def test_forward_shapes_and_registry():
     assert model.out_channels == 512
 
 
+def test_recognizer_checkpoint_starts_resnet3d(tmp_path):
+    torch.manual_seed(4)
+    source = ResNet3d(depth=18)
+    state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
+    path = tmp_path / 'recognizer.pth'
+    torch.save({'state_dict': state}, path)
+
+    model = ResNet3d(depth=18, pretrained=str(path))
+    model.init_weights()
+
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+    assert model.load_report.missing == []
+    assert model.load_report.inflated == []
+
+
 def test_frozen_stages_and_layer_groups():
     model = ResNet3d(depth=18, frozen_stages=1)
     groups = model.layer_groups()

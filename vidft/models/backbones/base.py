@@ -212,8 +212,12 @@ class ImageBackbone(NormEvalMixin, BaseModule):
             return
         if self.pretrained is not None:
             from vidft.finetune import load_pretrained
+            # 'backbone.model.' lets a checkpoint of a whole vidft model
+            # (a recognizer's, say) start this backbone; its head keys are
+            # then reported as unexpected.
             self.load_report = load_pretrained(
                 self.model, self.pretrained, key_map=self._resolve_key_map(),
+                strip_prefix=('module.', 'backbone.model.'),
                 drop=classifier_patterns(self._classifier_names()))
         self._is_init = True
 
