@@ -351,6 +351,27 @@ def test_dataset_arguments_of_parent_classes_pass():
                      test_mode=True, serialize_data=False))))
 
 
+def test_datasets_inside_wrappers_are_checked():
+    good = dict(type='recognition.VideoDataset', ann_file='a.txt')
+    bad = dict(type='recognition.VideoDataset', ann_file='b.txt',
+               frame_rang=(0, 8))
+    problems = _problems(_config(train_dataloader=dict(
+        batch_size=1,
+        dataset=dict(type='RepeatDataset', times=2, dataset=dict(
+            type='ConcatDataset', datasets=[good, bad])))))
+    key = 'train_dataloader.dataset.dataset.datasets[1].frame_rang'
+    assert set(problems) == {key}
+    assert 'VideoDataset takes no argument' in problems[key]
+
+
+def test_dataset_scope_key_resolves_type():
+    problems = _problems(_config(val_dataloader=dict(
+        batch_size=1,
+        dataset=dict(type='VideoDataset', _scope_='recognition',
+                     ann_file='val.txt', pipline=[]))))
+    assert set(problems) == {'val_dataloader.dataset.pipline'}
+
+
 def test_open_kwargs_dataset_not_checked():
     class OpenDataset:
         def __init__(self, **kwargs):

@@ -176,32 +176,46 @@ def _check_dataset_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
     """Report keys of each dataloader's dataset that its class does not
     take (``frame_rang`` for ``frame_range``), which would otherwise pass
     until the Runner builds the dataset and stop it with a bare TypeError.
-    A dataset whose type does not resolve here is left to the build."""
-    from vidft.registry import DATASETS
-
+    Datasets inside wrappers (``dataset`` of ``RepeatDataset``, each of
+    ``datasets`` of ``ConcatDataset``) are checked too. A dataset whose type
+    does not resolve here is left to the build."""
     for section in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(section)
         if not isinstance(loader, Mapping):
             continue  # the schema check reports a loader that is not a dict
-        dataset = loader.get('dataset')
-        if not isinstance(dataset, Mapping) or 'type' not in dataset:
-            continue
-        kind = dataset['type']
-        try:
-            if isinstance(kind, str):
-                with DATASETS.switch_scope_and_registry(
-                        cfg.get('default_scope')) as registry:
-                    kind = registry.get(kind)
-        except Exception:  # noqa: BLE001 the build reports its own errors
-            continue
-        accepted = (_accepted_arguments(kind)
-                    if isinstance(kind, type) else None)
-        if accepted is None:
-            continue
+        yield from _check_dataset_node(f'{section}.dataset',
+                                       loader.get('dataset'),
+                                       cfg.get('default_scope'))
+
+
+def _check_dataset_node(path: str, dataset: Any,
+                        scope: Optional[str]) -> Iterator[Tuple[str, str]]:
+    from vidft.registry import DATASETS
+
+    if not isinstance(dataset, Mapping) or 'type' not in dataset:
+        return
+    scope = dataset.get('_scope_', scope)
+    kind = dataset['type']
+    try:
+        if isinstance(kind, str):
+            with DATASETS.switch_scope_and_registry(scope) as registry:
+                kind = registry.get(kind)
+    except Exception:  # noqa: BLE001 the build reports its own errors
+        kind = None
+    accepted = (_accepted_arguments(kind)
+                if isinstance(kind, type) else None)
+    if accepted is not None:
         for key in dataset:
             if key not in ('type', '_scope_') and key not in accepted:
-                yield (f'{section}.dataset.{key}',
-                       _unknown_argument(kind, key, accepted))
+                yield f'{path}.{key}', _unknown_argument(kind, key, accepted)
+    # Wrapped datasets, checked whether or not the wrapper resolved.
+    yield from _check_dataset_node(f'{path}.dataset', dataset.get('dataset'),
+                                   scope)
+    inner = dataset.get('datasets')
+    if isinstance(inner, (list, tuple)):
+        for index, child in enumerate(inner):
+            yield from _check_dataset_node(f'{path}.datasets[{index}]',
+                                           child, scope)
 
 
 def _classify_top_level(name: str) -> Optional[str]:
