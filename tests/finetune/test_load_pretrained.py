@@ -230,6 +230,15 @@ def test_zero_matches_suggests_prefix(logger):
         load_pretrained(Recognizer(), state, logger=logger)
 
 
+def test_zero_matches_names_lora_merge(logger):
+    # What a LoRA run's checkpoint holds: the low-rank factors only.
+    state = {'model.backbone.conv1.lora_A.default.weight': torch.zeros(2, 3),
+             'model.backbone.conv1.lora_B.default.weight': torch.zeros(4, 2)}
+
+    with pytest.raises(ValueError, match='vidft export --merge-lora'):
+        load_pretrained(make_net(1), state, logger=logger)
+
+
 def test_strict_rejects_unexpected(logger):
     state = make_net(0).state_dict()
     state['extra.weight'] = torch.zeros(1)

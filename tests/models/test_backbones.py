@@ -249,9 +249,15 @@ def test_timm_weights_from_local_file(tmp_path):
     assert backbone.load_report.unexpected == []
 
 
-def test_whole_model_checkpoint_starts_backbone(tmp_path):
+def reject_keys(state_dict):
+    raise ValueError('a converter from another layout rejects these keys')
+
+
+@pytest.mark.parametrize('key_map', [None, reject_keys])
+def test_whole_model_checkpoint_starts_backbone(tmp_path, key_map):
     # A vidft checkpoint of a whole model: the backbone under
-    # 'backbone.model.', a head next to it.
+    # 'backbone.model.', a head next to it. A converter that the config
+    # names for another layout is skipped.
     torch.manual_seed(3)
     source = TimmBackbone('resnet18')
     state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
@@ -259,7 +265,7 @@ def test_whole_model_checkpoint_starts_backbone(tmp_path):
     path = tmp_path / 'epoch_3.pth'
     torch.save({'meta': {'epoch': 3}, 'state_dict': state}, path)
 
-    backbone = TimmBackbone('resnet18', pretrained=str(path))
+    backbone = TimmBackbone('resnet18', pretrained=str(path), key_map=key_map)
     backbone.init_weights()
 
     assert torch.equal(backbone.model.conv1.weight, source.model.conv1.weight)

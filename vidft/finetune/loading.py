@@ -219,6 +219,11 @@ def _record_missing_and_check(report: LoadReport, model_state: StateDict,
         model_keys = list(model_state)[:NUM_EXAMPLE_KEYS]
         ckpt_keys = list(state_dict)[:NUM_EXAMPLE_KEYS]
         hint = suggest_prefix_fix(list(state_dict), list(model_state))
+        if any('.lora_A.' in key or '.lora_B.' in key for key in state_dict):
+            hint = ('These are the LoRA weights of a parameter-efficient '
+                    'run, without the base weights; merge them first with '
+                    'vidft export --merge-lora CONFIG CHECKPOINT OUT.pth and '
+                    'load OUT.pth')
         raise ValueError(
             f'no checkpoint tensor from {report.source} matches a model key '
             f'({len(state_dict)} checkpoint keys after renaming, '

@@ -5,7 +5,8 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from vidft.finetune import NormEvalMixin
-from vidft.models.backbones.base import (check_frozen_stages,
+from vidft.models.backbones.base import (WHOLE_MODEL_PREFIX,
+                                         check_frozen_stages,
                                          classifier_patterns,
                                          freeze_layer_groups, norm_eval_mode)
 
@@ -151,11 +152,11 @@ class TorchvisionVideoBackbone(NormEvalMixin, BaseModule):
             return
         if self.pretrained is not None:
             from vidft.finetune import load_pretrained
-            # 'backbone.model.' lets a whole vidft recognizer's checkpoint
+            # WHOLE_MODEL_PREFIX lets a whole vidft recognizer's checkpoint
             # start this backbone.
             self.load_report = load_pretrained(
                 self.model, self.pretrained,
-                strip_prefix=('module.', 'backbone.model.'),
+                strip_prefix=('module.', WHOLE_MODEL_PREFIX),
                 drop=classifier_patterns(self._spec['classifier']))
         self._is_init = True
 

@@ -9,7 +9,8 @@ eval mode, and pretrained weights loaded through
 """
 import logging
 import re
-from typing import (Callable, Dict, List, Optional, Sequence, Tuple, Union)
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -19,6 +20,10 @@ from vidft.finetune import NormEvalMixin, freeze
 from .feature_hooks import FeatureCollector, FeatureNames
 
 logger = logging.getLogger(__name__)
+
+#: Where a checkpoint of a whole vidft model keeps a wrapped backbone's
+#: weights (``backbone`` of the model, ``model`` of the wrapper).
+WHOLE_MODEL_PREFIX = 'backbone.model.'
 
 BackboneOutput = Union[Tensor, Tuple[Tensor, ...], Dict[str, Tensor]]
 KeyMap = Union[str, Callable[[Dict[str, Tensor]], Dict[str, Tensor]]]
@@ -212,12 +217,13 @@ class ImageBackbone(NormEvalMixin, BaseModule):
             return
         if self.pretrained is not None:
             from vidft.finetune import load_pretrained
-            # 'backbone.model.' lets a checkpoint of a whole vidft model
+            # WHOLE_MODEL_PREFIX lets a checkpoint of a whole vidft model
             # (a recognizer's, say) start this backbone; its head keys are
             # then reported as unexpected.
             self.load_report = load_pretrained(
-                self.model, self.pretrained, key_map=self._resolve_key_map(),
-                strip_prefix=('module.', 'backbone.model.'),
+                self.model, self.pretrained,
+                key_map=_unless_whole_model(self._resolve_key_map()),
+                strip_prefix=('module.', WHOLE_MODEL_PREFIX),
                 drop=classifier_patterns(self._classifier_names()))
         self._is_init = True
 
@@ -226,3 +232,20 @@ class ImageBackbone(NormEvalMixin, BaseModule):
             return self.key_map
         from vidft.finetune.converters import get_key_map
         return get_key_map(self.key_map, self.model)
+
+
+def _unless_whole_model(key_map: Optional[Callable]) -> Optional[Callable]:
+    """Wrap ``key_map`` so that it leaves a whole vidft model's checkpoint
+    alone: its backbone keys are already in this backbone's layout, and a
+    converter from another framework would reject them."""
+    if key_map is None:
+        return None
+
+    def convert(state_dict: Dict[str, Any]) -> Dict[str, Any]:
+        if any(key.startswith((WHOLE_MODEL_PREFIX,
+                               'module.' + WHOLE_MODEL_PREFIX))
+               for key in state_dict):
+            return state_dict
+        return key_map(state_dict)
+
+    return convert
