@@ -203,8 +203,9 @@ class InterpolationInferencer:
         if settings['fps'] is not None:
             fps = Fraction(settings['fps']).limit_denominator(1001)
         elif osp.isdir(input_path):
-            logger.warning('the folder %s stores no frame rate; assuming %s fps '
-                           '(set the fps option to change it)', input_path, fps)
+            logger.warning('the folder %s stores no frame rate; assuming %s fps. '
+                           'Set the fps option (vidft infer: --cfg-options '
+                           'inferencer.fps=N) to change it', input_path, fps)
         out_dir = osp.dirname(osp.abspath(out_path))
         os.makedirs(out_dir, exist_ok=True)
         threshold = settings['scene_cut_threshold']

@@ -9,7 +9,8 @@ def touch(path) -> None:
 
 
 def test_unpadded_numbers_keep_frame_order(tmp_path):
-    for name in ['frame_10.png', 'frame_2.png', 'frame_1.JPG', 'notes.txt']:
+    for name in ['frame_10.png', 'frame_2.png', 'frame_1.JPG', 'notes.txt',
+                 '._frame_1.png', '.frame_0.png']:
         touch(tmp_path / name)
     (tmp_path / 'frame_3.png').mkdir()  # a folder, not a frame
 
@@ -38,6 +39,10 @@ def test_padding_ties_break_by_text(tmp_path):
 
 def test_other_extensions_and_empty_folder(tmp_path):
     touch(tmp_path / 'clip.mp4')
+    touch(tmp_path / 'x.svg')
     assert list_frame_files(str(tmp_path)) == []
     assert [osp.basename(p) for p in
             list_frame_files(str(tmp_path), extensions=('.MP4',))] == ['clip.mp4']
+    # One suffix as a string is one suffix, not its characters.
+    assert [osp.basename(p) for p in
+            list_frame_files(str(tmp_path), extensions='.mp4')] == ['clip.mp4']

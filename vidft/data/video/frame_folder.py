@@ -10,12 +10,14 @@ FRAME_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
 _DIGITS = re.compile(r'(\d+)')
 
 
-def frame_sort_key(name: str) -> Tuple[Union[Tuple[int, int], Tuple[int, str]], ...]:
+def frame_sort_key(name: str) -> Tuple[Tuple[int, Union[int, str]], ...]:
     """Key that orders ``frame_2.png`` before ``frame_10.png``.
 
     Runs of digits compare as numbers and the rest as text, so unpadded
     frame numbers keep their order. Names that differ only in zero padding
-    (``7.png`` and ``007.png``) then fall back to plain text order.
+    (``7.png`` and ``007.png``) then fall back to plain text order. Signs
+    and decimal points are text: ``t_0.5.png`` comes before ``t_0.25.png``
+    (5 < 25), so name frames by integers.
     """
     parts = _DIGITS.split(name)
     key = tuple((0, int(part)) if index % 2 else (1, part)
@@ -24,15 +26,20 @@ def frame_sort_key(name: str) -> Tuple[Union[Tuple[int, int], Tuple[int, str]], 
 
 
 def list_frame_files(folder: str,
-                     extensions: Sequence[str] = FRAME_EXTENSIONS) -> List[str]:
+                     extensions: Union[str, Sequence[str]] = FRAME_EXTENSIONS
+                     ) -> List[str]:
     """Return the paths of the frames directly in ``folder``, in frame order.
 
-    Frames are the files whose suffix is in ``extensions``. Their order is
-    :func:`frame_sort_key` on the file name. Subfolders and other files are
+    Frames are the files whose suffix is in ``extensions`` (one suffix or
+    several). Their order is :func:`frame_sort_key` on the file name.
+    Subfolders, other files and hidden files (a leading ``.``, such as the
+    ``._0001.png`` metadata files that macOS leaves on copied folders) are
     left out. An empty list means the folder holds no frame.
     """
+    if isinstance(extensions, str):
+        extensions = (extensions,)
     suffixes = tuple(e.lower() for e in extensions)
     names = [n for n in os.listdir(folder)
-             if n.lower().endswith(suffixes)
+             if n.lower().endswith(suffixes) and not n.startswith('.')
              and osp.isfile(osp.join(folder, n))]
     return [osp.join(folder, n) for n in sorted(names, key=frame_sort_key)]
