@@ -1,4 +1,5 @@
 """LoRA, BitFit and linear probing through vidft.finetune.peft."""
+import logging
 from typing import Any, Dict
 
 import pytest
@@ -197,7 +198,14 @@ def test_summary_reaches_the_run_log(tmp_path):
         peft=dict(method='lora', target_modules=['*.qkv'], r=2)))
     for handler in logger.handlers:
         handler.flush()
-    assert model.peft_report.summary() in log_file.read_text()
+    text = log_file.read_text()
+    # The test's logger stays the current one; later tests must not write
+    # to its file.
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.FileHandler):
+            logger.removeHandler(handler)
+            handler.close()
+    assert model.peft_report.summary() in text
 
 
 def test_layer_groups_carry_wrapper_prefix():
