@@ -74,6 +74,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--lora-lr-mult', type=float, default=1.0,
                         help='lr multiplier of the LoRA weights in the lora '
                         'strategy (default: %(default)s)')
+    parser.add_argument('--loraplus-lr-ratio', type=float, default=1.0,
+                        help='LoRA+: lr of the lora_B matrices over that of '
+                        'the lora_A matrices in the lora strategy (default: '
+                        '%(default)s)')
     parser.add_argument(
         '--reuse', action='store_true',
         help='take the result of a strategy that already finished in the '
@@ -151,6 +155,8 @@ def worker_config(args: argparse.Namespace) -> Any:
         options['peft'] = parse_peft_options(args.peft)
     if args.worker == 'lora' and args.lora_lr_mult != 1.0:
         options['lr_mult'] = args.lora_lr_mult
+    if args.worker == 'lora' and args.loraplus_lr_ratio != 1.0:
+        options['loraplus_lr_ratio'] = args.loraplus_lr_ratio
     return apply_strategy(cfg, args.worker, **options)
 
 
@@ -255,6 +261,8 @@ def run_strategy(args: argparse.Namespace, strategy: str) -> Dict[str, Any]:
         command += ['--peft', *args.peft]
     if args.lora_lr_mult != 1.0:
         command += ['--lora-lr-mult', str(args.lora_lr_mult)]
+    if args.loraplus_lr_ratio != 1.0:
+        command += ['--loraplus-lr-ratio', str(args.loraplus_lr_ratio)]
     if args.cfg_options:
         command += ['--cfg-options', *args.cfg_options]
     work_dir = osp.join(args.work_dir, strategy)
@@ -361,9 +369,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f'expected strategies from {STRATEGIES}, got '
                          f'{args.strategies!r}')
     parse_peft_options(args.peft)  # reject malformed options before training
-    if not (math.isfinite(args.lora_lr_mult) and args.lora_lr_mult > 0):
-        raise SystemExit(f'expected --lora-lr-mult to be a finite number > 0, '
-                         f'got {args.lora_lr_mult}')
+    for flag, value in (('--lora-lr-mult', args.lora_lr_mult),
+                        ('--loraplus-lr-ratio', args.loraplus_lr_ratio)):
+        if not (math.isfinite(value) and value > 0):
+            raise SystemExit(f'expected {flag} to be a finite number > 0, '
+                             f'got {value}')
+    if args.loraplus_lr_ratio != 1.0 and 'lora' not in strategies:
+        raise SystemExit('--loraplus-lr-ratio applies to the lora strategy '
+                         'only; add lora to --strategies or drop the option')
     if args.lora_lr_mult != 1.0 and 'lora' not in strategies:
         raise SystemExit('--lora-lr-mult applies to the lora strategy only; '
                          'add lora to --strategies or drop the option')

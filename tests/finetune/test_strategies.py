@@ -70,6 +70,24 @@ def test_lora_reuses_wrapped_options():
     assert again.model.model.type == 'recognition.Recognizer2D'
 
 
+def test_lora_learning_rate_options():
+    cfg = base_config(optim_wrapper=dict(
+        optimizer=dict(type='AdamW', lr=1e-3),
+        paramwise_cfg=dict(custom_keys={'cls_head': dict(lr_mult=10.0)})))
+
+    lora = apply_strategy(cfg, 'lora', lr_mult=2.0, loraplus_lr_ratio=4.0)
+
+    assert lora.optim_wrapper.paramwise_cfg.custom_keys == {
+        'cls_head': dict(lr_mult=10.0), 'lora_': dict(lr_mult=2.0),
+        'lora_B': dict(lr_mult=8.0)}
+    full = apply_strategy(lora, 'full')
+    assert full.optim_wrapper.paramwise_cfg.custom_keys == {
+        'cls_head': dict(lr_mult=10.0)}
+    plus_only = apply_strategy(cfg, 'lora', loraplus_lr_ratio=16)
+    assert set(plus_only.optim_wrapper.paramwise_cfg.custom_keys) == {
+        'cls_head', 'lora_B'}
+
+
 def test_strategies_undo_each_other():
     lora = apply_strategy(base_config(), 'lora')
     full = apply_strategy(lora, 'full')
@@ -132,6 +150,7 @@ def test_scratch_of_lora_config_unwraps():
     ('finetune_all', {}, 'expected a strategy'),
     ('full', dict(r=4), 'takes the options'),
     ('lora', dict(peft=dict(method='bitfit')), "method='lora'"),
+    ('lora', dict(loraplus_lr_ratio=0), 'loraplus_lr_ratio to be a finite'),
 ])
 def test_invalid_strategy_requests_raise(name, options, message):
     with pytest.raises(ValueError, match=message):

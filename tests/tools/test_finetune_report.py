@@ -112,6 +112,20 @@ TOY_MODULE = textwrap.dedent('''
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize('arguments, message', [
+    (['--strategies', 'full', '--loraplus-lr-ratio', '4'],
+     'applies to the lora strategy only'),
+    (['--strategies', 'lora', '--loraplus-lr-ratio', '0'],
+     'expected --loraplus-lr-ratio to be a finite number > 0'),
+])
+def test_loraplus_ratio_checked_first(tmp_path, arguments, message):
+    config = REPO / 'configs' / 'recognition' / \
+        'tsm_efficientnet-lite0_imagenet_9e_camera-motion_demo.py'
+    with pytest.raises(SystemExit, match=message):
+        report.main([str(config), '--work-dir', str(tmp_path), *arguments])
+    assert not any(tmp_path.iterdir())
+
+
 def test_two_strategies_end_to_end(tmp_path):
     import timm
     torch.manual_seed(3)

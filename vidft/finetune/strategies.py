@@ -19,7 +19,9 @@ strategy                  what changes in the config
                           ``peft`` options given, completed from
                           :data:`DEFAULT_LORA`; LoRA weights and head train;
                           ``lr_mult`` (default 1) multiplies the lr of the
-                          LoRA weights through ``paramwise_cfg``
+                          LoRA weights through ``paramwise_cfg``, and
+                          ``loraplus_lr_ratio`` (default 1) that of the
+                          ``lora_B`` matrices once more (LoRA+)
 ``unfreeze``              ``frozen_stages=-1``, and an ``UnfreezeHook`` keeps
                           the backbone frozen for the first quarter of
                           training (``unfreeze_at``), then trains it with
@@ -31,9 +33,9 @@ strategy                  what changes in the config
 ========================  ==================================================
 
 Only the model, ``custom_hooks``, ``load_from``, the DDP wrapper options and
-(for ``lora`` with ``lr_mult``) one ``custom_keys`` entry of the optimizer's
-``paramwise_cfg`` change; data, schedule and optimizer stay as the config
-has them.
+(for ``lora`` with ``lr_mult`` or ``loraplus_lr_ratio``) the ``lora_`` and
+``lora_B`` entries of ``custom_keys`` in the optimizer's ``paramwise_cfg``
+change; data, schedule and optimizer stay as the config has them.
 """
 import copy
 import logging
@@ -56,6 +58,10 @@ DEFAULT_LORA: Dict[str, Any] = dict(
 # lora_embedding_A, ...), as a custom_keys entry of paramwise_cfg.
 LORA_PARAM_KEY = 'lora_'
 
+# Substring of the names of the B (up-projection) matrices of LoRA on
+# Linear and convolution layers, which LoRA+ trains at a higher lr.
+LORA_B_PARAM_KEY = 'lora_B'
+
 # Share of the training length that 'unfreeze' keeps the backbone frozen.
 UNFREEZE_FRACTION = 0.25
 
@@ -70,9 +76,11 @@ def apply_strategy(cfg: Config, name: str, **options: Any) -> Config:
         cfg: A config with a ``model`` (plain or wrapped in ``PeftModel``).
         name: One of :data:`STRATEGIES`; see the module doc.
         options: For ``'lora'``: ``peft`` (dict of LoRA options, see
-            :func:`vidft.finetune.apply_peft`) and ``lr_mult`` (lr
-            multiplier of the LoRA weights, default 1). For ``'lora'``, ``'bitfit'``
-            and ``'linear_probe'``: ``target`` (default ``'backbone'``). For
+            :func:`vidft.finetune.apply_peft`), ``lr_mult`` (lr
+            multiplier of the LoRA weights, default 1) and
+            ``loraplus_lr_ratio`` (lr of the B matrices over that of the A
+            matrices, default 1). For ``'lora'``, ``'bitfit'`` and
+            ``'linear_probe'``: ``target`` (default ``'backbone'``). For
             ``'unfreeze'``: ``unfreeze_at`` (epochs or iterations, as the
             train loop counts; default a quarter of training), ``lr_mult``
             (1.0) and ``patterns`` (``('backbone',)``).
@@ -97,6 +105,7 @@ def apply_strategy(cfg: Config, name: str, **options: Any) -> Config:
     previous_peft = _unwrap_peft_model(cfg)
     if previous_peft and previous_peft.get('method') == 'lora':
         _remove_lr_mult(cfg, LORA_PARAM_KEY)
+        _remove_lr_mult(cfg, LORA_B_PARAM_KEY)
     _remove_unfreeze_hooks(cfg)
 
     rewrite = _REWRITES[name]
@@ -120,7 +129,8 @@ def _rewrite_probe(method: str) -> Callable[..., None]:
 def _rewrite_lora(cfg: Config, previous_peft: Optional[dict],
                   peft: Optional[dict] = None,
                   target: Optional[str] = None,
-                  lr_mult: float = 1.0) -> None:
+                  lr_mult: float = 1.0,
+                  loraplus_lr_ratio: float = 1.0) -> None:
     if peft is None:
         reuse = previous_peft and previous_peft.get('method') == 'lora'
         peft = previous_peft if reuse else DEFAULT_LORA
@@ -140,15 +150,24 @@ def _rewrite_lora(cfg: Config, previous_peft: Optional[dict],
     _wrap_peft_model(cfg, peft)
     if lr_mult != 1.0:
         _set_lr_mult(cfg, LORA_PARAM_KEY, lr_mult)
+    if loraplus_lr_ratio != 1.0:
+        # LoRA+ (Hayou et al., 2024): B starts at zero and learns faster
+        # than A. The longer key 'lora_B' wins over 'lora_' for B.
+        _check_positive('loraplus_lr_ratio', loraplus_lr_ratio)
+        _set_lr_mult(cfg, LORA_B_PARAM_KEY, lr_mult * loraplus_lr_ratio)
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f'expected {name} to be a finite number > 0, got '
+                         f'{value!r}')
 
 
 def _set_lr_mult(cfg: Config, key: str, lr_mult: float) -> None:
     """Give parameters whose names contain ``key`` the lr multiplier
     ``lr_mult``, keeping the config's other ``custom_keys``."""
-    if isinstance(lr_mult, bool) or not isinstance(lr_mult, (int, float)) \
-            or not math.isfinite(lr_mult) or lr_mult <= 0:
-        raise ValueError(f'expected lr_mult to be a finite number > 0, got '
-                         f'{lr_mult!r}')
+    _check_positive('lr_mult', lr_mult)
     wrapper = cfg.get('optim_wrapper')
     if not isinstance(wrapper, dict):
         raise ValueError('lr_mult needs the config to define optim_wrapper; '
@@ -234,7 +253,7 @@ _STRATEGY_OPTIONS: Dict[str, Tuple[str, ...]] = {
     'full': (),
     'linear_probe': ('target',),
     'bitfit': ('target',),
-    'lora': ('peft', 'target', 'lr_mult'),
+    'lora': ('peft', 'target', 'lr_mult', 'loraplus_lr_ratio'),
     'unfreeze': ('unfreeze_at', 'lr_mult', 'patterns'),
     'scratch': (),
 }
