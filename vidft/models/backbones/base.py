@@ -21,8 +21,8 @@ from .feature_hooks import FeatureCollector, FeatureNames
 
 logger = logging.getLogger(__name__)
 
-#: Where a checkpoint of a whole vidft model keeps a wrapped backbone's
-#: weights (``backbone`` of the model, ``model`` of the wrapper).
+#: Key prefix of a wrapped backbone's weights in a checkpoint of a whole
+#: vidft model (``backbone`` of the model, ``model`` of the wrapper).
 WHOLE_MODEL_PREFIX = 'backbone.model.'
 
 BackboneOutput = Union[Tensor, Tuple[Tensor, ...], Dict[str, Tensor]]
