@@ -95,6 +95,9 @@ class StylizationInferencer:
             the config's ``inferencer`` dict.
     """
 
+    #: ``vidft infer --style IMAGE`` passes the image on as ``style``.
+    accepts_style = True
+
     def __init__(self, config: Union[str, Config],
                  checkpoint: Optional[str] = None, device: str = 'cpu',
                  **options: Any) -> None:
@@ -154,6 +157,22 @@ class StylizationInferencer:
                 return
             yield from self.stylize_frames(np.stack(batch))
 
+    def style_problem(self, style: str) -> Optional[str]:
+        """Return why the model cannot take the style image ``style``, or
+        None when it can."""
+        if not getattr(self.model, 'takes_style_image', False):
+            network = getattr(self.model, 'transformer', self.model)
+            return (f'{type(self.model).__name__} with '
+                    f'{type(network).__name__} is trained for one style and '
+                    f'takes no style image, got style={style!r}. To use this '
+                    'image, fine-tune the model to it: set style_image in a '
+                    'copy of configs/stylization/'
+                    'transformer_effnetlite0_newstyle_skvideo_demo.py and '
+                    'train')
+        if not osp.isfile(style):
+            return f'the style image {style} does not exist'
+        return None
+
     def __call__(self, input_path: str, out_path: Optional[str] = None,
                  style: Optional[str] = None, *, out: Optional[str] = None,
                  **options: Any) -> str:
@@ -170,16 +189,10 @@ class StylizationInferencer:
                 uses; pass at most one of them.
             **options: Overrides of :data:`DEFAULT_OPTIONS`.
         """
-        if style is not None and not getattr(self.model, 'takes_style_image',
-                                             False):
-            network = getattr(self.model, 'transformer', self.model)
-            raise ValueError(
-                f'{type(self.model).__name__} with '
-                f'{type(network).__name__} is trained for one '
-                f'style and takes no style image, got style={style!r}. To '
-                'use this image, fine-tune the model to it: set style_image '
-                'in a copy of configs/stylization/'
-                'transformer_effnetlite0_newstyle_skvideo_demo.py and train')
+        if style is not None:
+            problem = self.style_problem(style)
+            if problem is not None:
+                raise ValueError(problem)
         if out_path is not None and out is not None and out_path != out:
             raise ValueError(f'expected at most one of out_path and out, got '
                              f'{out_path!r} and {out!r}')

@@ -17,7 +17,10 @@ An inferencer is a class in the INFERENCERS registry that is built as
 called as ``inferencer(input_path, out=output_path_or_None)``. When it has a
 ``format_result(result) -> str`` method, its text is printed. Otherwise the
 result's ``repr`` is printed. An inferencer class with ``requires_out =
-True`` makes ``--out`` required.
+True`` makes ``--out`` required. One with ``accepts_style = True`` takes
+``--style IMAGE``: its ``style_problem(image)`` returns why the model
+cannot use the image (an error message) or None, and then it is called
+with ``style=image``.
 """
 import argparse
 import copy
@@ -52,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--compare', action='store_true',
                         help='VSR: write the bicubic upscaling and the model '
                         'output side by side')
+    parser.add_argument('--style', metavar='IMAGE', default=None,
+                        help='stylization: style image for a network that '
+                        'takes one (a per-style network reports that it '
+                        'takes none)')
     parser.add_argument('--device', default='cpu',
                         help="torch device to run on, e.g. 'cpu', 'cuda' or "
                         "'cuda:1' (default: cpu)")
@@ -169,9 +176,22 @@ def run(args: argparse.Namespace) -> int:
                   f'{inferencer_class.__name__} has none', file=sys.stderr)
             return EXIT_USER_ERROR
         options['compare'] = True
+    if args.style is not None and not getattr(inferencer_class,
+                                              'accepts_style', False):
+        print(f'vidft infer: error: --style needs an inferencer that takes a '
+              f'style image (the stylization one); '
+              f'{inferencer_class.__name__} takes none', file=sys.stderr)
+        return EXIT_USER_ERROR
     inferencer = inferencer_class(config=cfg, checkpoint=args.checkpoint,
                                   device=args.device, **options)
-    result = inferencer(args.input, out=args.out)
+    call_options = {}
+    if args.style is not None:
+        problem = inferencer.style_problem(args.style)
+        if problem is not None:
+            print(f'vidft infer: error: {problem}', file=sys.stderr)
+            return EXIT_USER_ERROR
+        call_options['style'] = args.style
+    result = inferencer(args.input, out=args.out, **call_options)
 
     format_result = getattr(inferencer, 'format_result', None)
     print(format_result(result) if callable(format_result) else repr(result))

@@ -96,3 +96,37 @@ def test_unknown_option_and_conflicting_outputs(make_video, checkpoint):
     inferencer = StylizationInferencer(_config(), path)
     with pytest.raises(ValueError, match='at most one of out_path and out'):
         inferencer(make_video(), 'a.mp4', out='b.mp4')
+
+
+def test_cli_style_reported_for_per_style_network(make_video, checkpoint,
+                                                  tmp_path, capsys):
+    from vidft.cli import main
+
+    path, _ = checkpoint
+    config = str(tmp_path / 'stylizer_config.py')
+    _config().dump(config)
+    style = tmp_path / 'painting.png'
+    style.write_bytes(b'not read: the network takes no style image')
+
+    status = main(['infer', config, path, make_video(), '--style', str(style),
+                   '--out', str(tmp_path / 'out.mp4')])
+
+    assert status == 1
+    assert 'trained for one style' in capsys.readouterr().err
+    assert not (tmp_path / 'out.mp4').exists()
+
+
+def test_cli_style_needs_stylization_inferencer(tmp_path, capsys):
+    import os.path as osp
+
+    from vidft.cli import main
+
+    config = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
+                      'vsr', 'bicubic_x4_skvideo_demo.py')
+    video = tmp_path / 'in.mp4'
+    video.write_bytes(b'')
+    # No checkpoint exists: the option is refused before anything loads.
+    status = main(['infer', config, str(tmp_path / 'none.pth'), str(video),
+                   '--style', 'painting.png'])
+    assert status == 1
+    assert '--style needs an inferencer' in capsys.readouterr().err
