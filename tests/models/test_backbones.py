@@ -3,6 +3,7 @@ import pytest
 import timm
 import torch
 import torchvision
+from mmengine.logging import HistoryBuffer
 from torch import nn
 
 from vidft.models.backbones import (FeatureCollector, TimmBackbone,
@@ -263,7 +264,12 @@ def test_whole_model_checkpoint_starts_backbone(tmp_path, key_map):
     state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
     state['cls_head.fc.weight'] = torch.zeros(4, 512)
     path = tmp_path / 'epoch_3.pth'
-    torch.save({'meta': {'epoch': 3}, 'state_dict': state}, path)
+    # A Runner's checkpoint also pickles the message hub's HistoryBuffer.
+    history = HistoryBuffer()
+    history.update(0.5)
+    torch.save({'meta': {'epoch': 3}, 'state_dict': state,
+                'message_hub': {'log_scalars': {'train/loss': history}}},
+               path)
 
     backbone = TimmBackbone('resnet18', pretrained=str(path), key_map=key_map)
     backbone.init_weights()
@@ -271,6 +277,20 @@ def test_whole_model_checkpoint_starts_backbone(tmp_path, key_map):
     assert torch.equal(backbone.model.conv1.weight, source.model.conv1.weight)
     assert backbone.load_report.missing == []
     assert backbone.load_report.unexpected == ['cls_head.fc.weight']
+
+
+def test_lora_checkpoint_asks_for_merge(tmp_path):
+    # What a LoRA run keeps: the factors, under the PeftModel's 'model.'.
+    state = {'model.backbone.model.conv1.lora_A.default.weight':
+             torch.zeros(2, 3, 7, 7)}
+    path = tmp_path / 'lora.pth'
+    torch.save({'state_dict': state}, path)
+
+    backbone = TimmBackbone('resnet18', pretrained=str(path),
+                            key_map=reject_keys)
+
+    with pytest.raises(ValueError, match='vidft export --merge-lora'):
+        backbone.init_weights()
 
 
 def test_missing_torchvision_weights_name_where_to_put_them():

@@ -66,8 +66,14 @@ def _torch_load(path: str, *, trust: bool, log: logging.Logger) -> Any:
                     'because trust=True; this runs any code the file names.')
         return torch.load(path, map_location='cpu', weights_only=False)
 
+    # The classes a vidft training checkpoint holds besides tensors (the
+    # message hub's HistoryBuffer, numpy scalars), so that such a file can
+    # start a backbone without trust=True, as it can be resumed.
+    from vidft.engine.checkpoint import allowed_globals
+
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
+        with torch.serialization.safe_globals(allowed_globals()):
+            return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as error:
         raise UntrustedPickleError(
             f'{path} cannot be loaded with torch.load(weights_only=True), '

@@ -237,14 +237,16 @@ class ImageBackbone(NormEvalMixin, BaseModule):
 def _unless_whole_model(key_map: Optional[Callable]) -> Optional[Callable]:
     """Wrap ``key_map`` so that it leaves a whole vidft model's checkpoint
     alone: its backbone keys are already in this backbone's layout, and a
-    converter from another framework would reject them."""
+    converter from another framework would reject them. A LoRA run's
+    checkpoint (under ``model.`` of the ``PeftModel`` wrapper) is left
+    alone too, so that loading it ends with the hint to merge it."""
     if key_map is None:
         return None
+    vidft_prefixes = tuple(f'{outer}{WHOLE_MODEL_PREFIX}'
+                           for outer in ('', 'module.', 'model.'))
 
     def convert(state_dict: Dict[str, Any]) -> Dict[str, Any]:
-        if any(key.startswith((WHOLE_MODEL_PREFIX,
-                               'module.' + WHOLE_MODEL_PREFIX))
-               for key in state_dict):
+        if any(key.startswith(vidft_prefixes) for key in state_dict):
             return state_dict
         return key_map(state_dict)
 
