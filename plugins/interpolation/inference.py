@@ -62,6 +62,15 @@ def _check_options(options: Dict[str, Any]) -> None:
     if unknown:
         raise TypeError(f'unknown options {sorted(unknown)}; valid options: '
                         f'{sorted(_DEFAULT_OPTIONS)}')
+    fps = options.get('fps')
+    if fps is not None:
+        try:
+            valid = not isinstance(fps, bool) and 0 < Fraction(fps) <= 1000
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            valid = False
+        if not valid:
+            raise ValueError(f'expected the fps option to be a number in '
+                             f'(0, 1000] or None, got {fps!r}')
 
 
 def _check_factor(factor: Any) -> int:
@@ -132,6 +141,15 @@ class InterpolationInferencer:
     requires_out = True
     #: ``vidft infer`` passes a folder of frames on to this inferencer.
     accepts_frame_folder = True
+
+    @staticmethod
+    def check_options(options: Dict[str, Any]) -> None:
+        """Raise TypeError or ValueError for constructor options (the keys
+        of a config's ``inferencer`` dict) that this class rejects."""
+        options = dict(options)
+        if 'factor' in options:
+            _check_factor(options.pop('factor'))
+        _check_options(options)
 
     def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None,
                  device: str = 'cpu', factor: int = 2, **default_options: Any) -> None:

@@ -98,6 +98,12 @@ class StylizationInferencer:
     #: ``vidft infer --style IMAGE`` passes the image on as ``style``.
     accepts_style = True
 
+    @staticmethod
+    def check_options(options: Dict[str, Any]) -> None:
+        """Raise TypeError or ValueError for constructor options (the keys
+        of a config's ``inferencer`` dict) that this class rejects."""
+        _check_options(options)
+
     def __init__(self, config: Union[str, Config],
                  checkpoint: Optional[str] = None, device: str = 'cpu',
                  **options: Any) -> None:

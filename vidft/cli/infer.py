@@ -20,7 +20,9 @@ result's ``repr`` is printed. An inferencer class with ``requires_out =
 True`` makes ``--out`` required. One with ``accepts_style = True`` takes
 ``--style IMAGE``: its ``style_problem(image)`` returns why the model
 cannot use the image (an error message) or None, and then it is called
-with ``style=image``.
+with ``style=image``. A static ``check_options(options)`` that raises
+TypeError or ValueError lets the command report bad options of the
+config's ``inferencer`` dict before the model loads.
 """
 import argparse
 import copy
@@ -176,6 +178,16 @@ def run(args: argparse.Namespace) -> int:
                   f'{inferencer_class.__name__} has none', file=sys.stderr)
             return EXIT_USER_ERROR
         options['compare'] = True
+    check_options = getattr(inferencer_class, 'check_options', None)
+    if check_options is not None:
+        # Before the model loads: a bad option is a config error.
+        try:
+            check_options(options)
+        except (TypeError, ValueError) as exc:
+            print(f'vidft infer: error: the inferencer options of '
+                  f'{args.config} (its inferencer dict and --cfg-options '
+                  f'inferencer.*): {exc}', file=sys.stderr)
+            return EXIT_USER_ERROR
     if args.style is not None and not getattr(inferencer_class,
                                               'accepts_style', False):
         print(f'vidft infer: error: --style needs an inferencer that takes a '

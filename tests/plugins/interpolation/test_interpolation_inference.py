@@ -247,6 +247,28 @@ def test_cli_rejects_folder_without_frames(tmp_path, capsys):
     assert 'holds no frames' in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('option, message', [
+    ('inferencer.fps=0', 'fps option to be a number in (0, 1000]'),
+    ('inferencer.fps=abc', 'fps option to be a number in (0, 1000]'),
+    ('inferencer.fps=True', 'fps option to be a number in (0, 1000]'),
+    ('inferencer.fsp=12', "unknown options ['fsp']"),
+])
+def test_cli_rejects_bad_inferencer_option(clip_with_cut, tmp_path, capsys,
+                                           option, message):
+    from vidft.cli import main
+
+    config = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
+                      'interpolation', 'rife_small_scratch_demo.py')
+    # The checkpoint does not exist: options are checked before it loads.
+    status = main(['infer', config, str(tmp_path / 'missing.pth'),
+                   clip_with_cut[0], '--out', str(tmp_path / 'out.mp4'),
+                   '--cfg-options', option])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert 'the inferencer options of' in err
+    assert message in err
+
+
 def test_cli_rejects_folder_for_video_tasks(clip_with_cut, tmp_path, capsys):
     from vidft.cli import main
 
