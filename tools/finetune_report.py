@@ -369,6 +369,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f'expected strategies from {STRATEGIES}, got '
                          f'{args.strategies!r}')
     parse_peft_options(args.peft)  # reject malformed options before training
+    # The workers check these too, but only into their logs.
+    if args.max_iters is not None and args.max_iters <= MIN_WARMUP_ITERS:
+        raise SystemExit(f'expected --max-iters > {MIN_WARMUP_ITERS}, got '
+                         f'{args.max_iters}')
+    if args.val_interval is not None and args.val_interval < 1:
+        raise SystemExit(f'expected --val-interval >= 1, got '
+                         f'{args.val_interval}')
     for flag, value in (('--lora-lr-mult', args.lora_lr_mult),
                         ('--loraplus-lr-ratio', args.loraplus_lr_ratio)):
         if not (math.isfinite(value) and value > 0):

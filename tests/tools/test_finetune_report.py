@@ -117,8 +117,12 @@ TOY_MODULE = textwrap.dedent('''
      'applies to the lora strategy only'),
     (['--strategies', 'lora', '--loraplus-lr-ratio', '0'],
      'expected --loraplus-lr-ratio to be a finite number > 0'),
+    (['--strategies', 'full', '--max-iters', '2'],
+     'expected --max-iters > 2, got 2'),
+    (['--strategies', 'full', '--max-iters', '10', '--val-interval', '0'],
+     'expected --val-interval >= 1, got 0'),
 ])
-def test_loraplus_ratio_checked_first(tmp_path, arguments, message):
+def test_arguments_checked_before_training(tmp_path, arguments, message):
     config = REPO / 'configs' / 'recognition' / \
         'tsm_efficientnet-lite0_imagenet_9e_camera-motion_demo.py'
     with pytest.raises(SystemExit, match=message):
