@@ -369,7 +369,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f'expected strategies from {STRATEGIES}, got '
                          f'{args.strategies!r}')
     parse_peft_options(args.peft)  # reject malformed options before training
-    # The workers check these too, but only into their logs.
+    # The workers check these too, but their errors reach only their logs.
     if args.max_iters is not None and args.max_iters <= MIN_WARMUP_ITERS:
         raise SystemExit(f'expected --max-iters > {MIN_WARMUP_ITERS}, got '
                          f'{args.max_iters}')

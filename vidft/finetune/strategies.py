@@ -151,10 +151,8 @@ def _rewrite_lora(cfg: Config, previous_peft: Optional[dict],
     if lr_mult != 1.0:
         _set_lr_mult(cfg, LORA_PARAM_KEY, lr_mult)
     if loraplus_lr_ratio != 1.0:
-        # LoRA+ (arXiv 2402.12354): B starts at zero and learns faster than
-        # A. peft's create_loraplus_optimizer needs transformers and builds
-        # its own optimizer, so a custom key does it in vidft's constructor.
-        # The longer key 'lora_B' wins over 'lora_' for B.
+        # LoRA+ (arXiv 2402.12354). peft's own helper imports transformers,
+        # so a custom key does it; 'lora_B' is longer than 'lora_' and wins.
         _check_positive('loraplus_lr_ratio', loraplus_lr_ratio)
         _set_lr_mult(cfg, LORA_B_PARAM_KEY, lr_mult * loraplus_lr_ratio)
 

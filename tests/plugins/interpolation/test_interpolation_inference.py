@@ -244,7 +244,7 @@ def test_cli_rejects_folder_without_frames(tmp_path, capsys):
     # and its weights load.
     assert main(['infer', config, str(tmp_path / 'missing.pth'), str(folder),
                  '--out', str(tmp_path / 'out.mp4')]) == 1
-    assert 'holds no frames' in capsys.readouterr().err
+    assert 'contains no frames' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('option, message', [

@@ -34,7 +34,7 @@ def list_frame_files(folder: str,
     several). Their order is :func:`frame_sort_key` on the file name.
     Subfolders, other files and hidden files (a leading ``.``, such as the
     ``._0001.png`` metadata files that macOS leaves on copied folders) are
-    left out. An empty list means the folder holds no frame.
+    left out. An empty list means that the folder contains no frames.
     """
     if isinstance(extensions, str):
         extensions = (extensions,)
