@@ -5,13 +5,12 @@ import os.path as osp
 from fractions import Fraction
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
-import av
 import numpy as np
 import torch
 from mmengine.config import Config
 from tqdm import tqdm
 
-from vidft.data.video import open_video
+from vidft.data.video import VideoDecodeError, VideoWriter, fps_fraction, open_video
 from vidft.registry import MODELS
 
 from .converters import load_interpolation_weights
@@ -38,23 +37,36 @@ _DEFAULT_OPTIONS: Dict[str, Any] = dict(
 )
 
 
-def _read_frames(input_path: str) -> Tuple[Iterator[np.ndarray], int, Fraction]:
-    """Open a video or frame folder; return a frame iterator, its length and fps."""
+def _read_frames(input_path: str
+                 ) -> Tuple[Iterator[Tuple[str, np.ndarray]], int, Fraction]:
+    """Open a video or frame folder; return an iterator of (name, frame)
+    pairs, the frame count and the fps. A name is the file of a folder's
+    frame, or ``'<video> frame <index>'``, for error messages."""
     if osp.isdir(input_path):
         paths = list_images(input_path)
         if not paths:
             raise FileNotFoundError(f'no images found in the folder {input_path!r}')
-        return (read_rgb_image(p) for p in paths), len(paths), FOLDER_FPS
+        return ((p, _read_folder_frame(p)) for p in paths), len(paths), FOLDER_FPS
 
     reader = open_video(input_path)
     total = len(reader)
-    fps = Fraction(reader.fps).limit_denominator(1001)
+    fps = fps_fraction(reader.fps)
 
-    def frames() -> Iterator[np.ndarray]:
+    def frames() -> Iterator[Tuple[str, np.ndarray]]:
         with reader:
-            yield from reader.iter_frames(READ_CHUNK)
+            for index, frame in enumerate(reader.iter_frames(READ_CHUNK)):
+                yield f'{input_path} frame {index}', frame
 
     return frames(), total, fps
+
+
+def _read_folder_frame(path: str) -> np.ndarray:
+    try:
+        return read_rgb_image(path)
+    except FileNotFoundError:
+        raise VideoDecodeError(path, 'OpenCV cannot decode this frame (an '
+                               'empty or damaged image?); replace it or move '
+                               'it out of the folder') from None
 
 
 def _check_options(options: Dict[str, Any]) -> None:
@@ -77,37 +89,6 @@ def _check_factor(factor: Any) -> int:
     if isinstance(factor, bool) or int(factor) != factor or factor < 1:
         raise ValueError(f'expected an integer factor >= 1, got {factor!r}')
     return int(factor)
-
-
-class _VideoWriter:
-    """Encode RGB frames to a video file with PyAV, one at a time."""
-
-    def __init__(self, path: str, fps: Fraction, height: int, width: int, codec: str,
-                 crf: int) -> None:
-        if codec not in av.codecs_available:
-            raise ValueError(f'expected a video codec that this PyAV build provides, got '
-                             f"{codec!r}; try codec='mpeg4' or codec='libx264'")
-        # 4:2:0 chroma needs even sizes, and libx264 keeps odd sizes in 4:4:4.
-        even = height % 2 == 0 and width % 2 == 0
-        if codec != 'libx264' and not even:
-            raise ValueError(f'expected an even frame size for codec {codec!r}, got '
-                             f"{width}x{height}; use codec='libx264'")
-        self.container = av.open(path, mode='w')
-        self.stream = self.container.add_stream(codec, rate=fps)
-        self.stream.width, self.stream.height = width, height
-        self.stream.pix_fmt = 'yuv420p' if even else 'yuv444p'
-        if codec == 'libx264':
-            self.stream.options = {'crf': str(crf)}
-
-    def write(self, frame: np.ndarray) -> None:
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format='rgb24')
-        for packet in self.stream.encode(video_frame):
-            self.container.mux(packet)
-
-    def close(self) -> None:
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
 
 
 @INFERENCERS.register_module()
@@ -219,7 +200,7 @@ class InterpolationInferencer:
 
         frames, total, fps = _read_frames(input_path)
         if settings['fps'] is not None:
-            fps = Fraction(settings['fps']).limit_denominator(1001)
+            fps = fps_fraction(settings['fps'])
         elif osp.isdir(input_path):
             logger.warning('the folder %s stores no frame rate; assuming %s fps. '
                            'Set the fps option (vidft infer: --cfg-options '
@@ -229,24 +210,21 @@ class InterpolationInferencer:
         threshold = settings['scene_cut_threshold']
         detector = SceneCutDetector(threshold) if threshold is not None else None
 
-        writer = None
         previous = None
         summary = dict(input_frames=0, output_frames=0, output_fps=float(fps * factor),
                        interpolated_pairs=0, scene_cuts=0)
         progress = tqdm(total=total, unit='frame', disable=not settings['show_progress'])
         try:
-            with torch.no_grad():
-                for frame in frames:
-                    if writer is None:
-                        writer = _VideoWriter(out_path, fps * factor, frame.shape[0],
-                                              frame.shape[1], settings['codec'],
-                                              settings['crf'])
+            with torch.no_grad(), VideoWriter(out_path, fps * factor, settings['codec'],
+                                              settings['crf']) as writer:
+                for name, frame in frames:
+                    if previous is not None and previous.shape != frame.shape:
+                        raise VideoDecodeError(
+                            name, f'expected a frame of {_size(previous)} like those '
+                            f'before it, got {_size(frame)}; resize it or move it out '
+                            'of the input')
                     cut = detector.update(frame) if detector is not None else False
                     if previous is not None:
-                        if previous.shape != frame.shape:
-                            raise ValueError(f'expected frames of one size in '
-                                             f'{input_path!r}, got {previous.shape} and '
-                                             f'{frame.shape}')
                         writer.write(previous)
                         if cut:
                             middle = [previous] * (factor - 1)
@@ -263,16 +241,14 @@ class InterpolationInferencer:
                     previous = frame
                     summary['input_frames'] += 1
                     progress.update(1)
-                if previous is not None:
-                    for _ in range(factor):
-                        writer.write(previous)
-                    summary['output_frames'] += factor
+                if previous is None:
+                    raise VideoDecodeError(input_path, 'no frame decodes; the file is '
+                                           'damaged')
+                for _ in range(factor):
+                    writer.write(previous)
+                summary['output_frames'] += factor
         finally:
             progress.close()
-            if writer is not None:
-                writer.close()
-        if previous is None:
-            raise ValueError(f'no frames could be read from {input_path!r}')
         logger.info('wrote %s: %d frames at %.3f fps from %d frames (%d pairs '
                     'interpolated, %d scene cuts repeated)', out_path,
                     summary['output_frames'], summary['output_fps'],
@@ -300,6 +276,10 @@ class InterpolationInferencer:
 CUT_WARNING = ('%d of %d frame pairs counted as scene cuts and were repeated, not '
                'interpolated; if the video has fast motion rather than cuts, raise '
                'inferencer.scene_cut_threshold or set it to None')
+
+
+def _size(frame: np.ndarray) -> str:
+    return f'{frame.shape[1]}x{frame.shape[0]}'
 
 
 def _mostly_cuts(summary: Dict[str, Any]) -> bool:

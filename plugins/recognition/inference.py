@@ -9,10 +9,8 @@ rate. ``vidft infer`` finds it through the INFERENCERS registry as
 """
 import copy
 import logging
-import os
 import os.path as osp
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import av
@@ -23,7 +21,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import DefaultScope
 
-from vidft.data.video import OUTPUT_FORMATS
+from vidft.data.video import OUTPUT_FORMATS, VideoWriter, fps_fraction
 from vidft.registry import MODELS, TRANSFORMS
 
 from .registry import INFERENCERS
@@ -312,35 +310,17 @@ def write_labelled_video(video: str, out: str, lines: Sequence[str]) -> int:
         raise ValueError(f'expected an output path other than the input, got '
                          f'{out!r} for both')
     codec = 'libx264' if 'libx264' in av.codecs_available else 'mpeg4'
-
-    # Write next to the target and rename at the end, so a failure leaves
-    # no truncated video under the requested name.
-    tmp_path = out + '.part'
-    with av.open(video) as source, av.open(
-            tmp_path, mode='w', format=OUTPUT_FORMATS[extension]) as target:
+    with av.open(video) as source:
         in_stream = source.streams.video[0]
-        rate = Fraction(in_stream.average_rate or in_stream.guessed_rate or 25)
-        out_stream = None
-        written = 0
-        for frame in source.decode(in_stream):
-            rgb = frame.to_ndarray(format='rgb24')
-            rgb = _pad_to_even(rgb)
-            if out_stream is None:
-                out_stream = target.add_stream(codec, rate=rate)
-                out_stream.height, out_stream.width = rgb.shape[:2]
-                out_stream.pix_fmt = 'yuv420p'
-                if codec == 'libx264':
-                    out_stream.options = {'crf': '20'}
-            draw_label(rgb, lines)
-            encoded = av.VideoFrame.from_ndarray(rgb, format='rgb24')
-            encoded.pts = written
-            encoded.time_base = 1 / rate
-            target.mux(out_stream.encode(encoded))
-            written += 1
-        if out_stream is None:
-            raise ValueError(f'expected frames in {video}, got none')
-        target.mux(out_stream.encode())
-    os.replace(tmp_path, out)
+        rate = fps_fraction(in_stream.average_rate or in_stream.guessed_rate
+                            or 25)
+        with VideoWriter(out, rate, codec, crf=20) as target:
+            for frame in source.decode(in_stream):
+                rgb = _pad_to_even(frame.to_ndarray(format='rgb24'))
+                target.write(draw_label(rgb, lines))
+            if target.frames_written == 0:
+                raise ValueError(f'expected frames in {video}, got none')
+    written = target.frames_written
     logger.info('wrote %d labelled frames to %s at %s fps', written, out,
                 rate)
     return written

@@ -2,16 +2,14 @@
 import itertools
 import logging
 import os.path as osp
-from fractions import Fraction
 from typing import Any, Dict, Iterator, Optional, Union
 
-import av
 import numpy as np
 import torch
 from mmengine.config import Config
 from tqdm import tqdm
 
-from vidft.data.video import open_video
+from vidft.data.video import VideoWriter, check_decoded_count, open_video
 from vidft.registry import MODELS
 
 from .registry import INFERENCERS
@@ -37,38 +35,6 @@ def _check_options(options: Dict[str, Any]) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or \
             batch_size < 1:
         raise ValueError(f'expected batch_size >= 1, got {batch_size!r}')
-
-
-class _VideoWriter:
-    """Encode RGB uint8 frames with PyAV at a fixed frame rate."""
-
-    def __init__(self, path: str, fps: float, width: int, height: int,
-                 codec: str, crf: int) -> None:
-        if codec not in av.codecs_available:
-            raise ValueError(f'expected a video codec that this PyAV build '
-                             f"provides, got {codec!r}; try codec='libx264' "
-                             "or codec='mpeg4'")
-        self.container = av.open(path, mode='w')
-        # 29.97 fps is 30000/1001; a denominator cap of 1001 recovers it.
-        rate = Fraction(fps).limit_denominator(1001)
-        self.stream = self.container.add_stream(codec, rate=rate)
-        self.stream.width, self.stream.height = width, height
-        # 4:2:0 chroma needs even sizes; 4:4:4 keeps odd sizes exact.
-        even = width % 2 == 0 and height % 2 == 0
-        self.stream.pix_fmt = ('yuv420p' if even or codec != 'libx264'
-                               else 'yuv444p')
-        if codec == 'libx264':
-            self.stream.options = {'crf': str(crf)}
-
-    def write(self, frame: np.ndarray) -> None:
-        video_frame = av.VideoFrame.from_ndarray(frame, format='rgb24')
-        for packet in self.stream.encode(video_frame):
-            self.container.mux(packet)
-
-    def close(self) -> None:
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
 
 
 @INFERENCERS.register_module()
@@ -213,14 +179,12 @@ class StylizationInferencer:
             height, width = reader.height, reader.width
             logger.info('Stylizing %s (%d frames, %dx%d, %.3f fps) into %s',
                         input_path, total, width, height, fps, out_path)
-            writer = _VideoWriter(out_path, fps, width, height,
-                                  opts['codec'], opts['crf'])
-            try:
+            with VideoWriter(out_path, fps, opts['codec'], opts['crf'],
+                             width, height) as writer:
                 frames = self.iter_stylized(reader, total,
                                             opts['batch_size'])
                 for frame in tqdm(frames, total=total, unit='frame',
                                   disable=not opts['progress']):
                     writer.write(frame)
-            finally:
-                writer.close()
+                check_decoded_count(reader, total, writer.frames_written)
         return out_path

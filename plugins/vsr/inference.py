@@ -3,7 +3,6 @@ import functools
 import logging
 import os.path as osp
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, Callable, Dict, Iterator, List, Optional, Union
 
 import numpy as np
@@ -13,7 +12,7 @@ from mmengine.config import Config
 from torch import Tensor
 from tqdm import tqdm
 
-from vidft.data.video import (VideoDecodeError, VideoReader,
+from vidft.data.video import (VideoDecodeError, VideoReader, VideoWriter,
                               check_decoded_count, open_video)
 
 from .degradations import imresize_torch
@@ -42,40 +41,6 @@ class VSRResult:
     width: int
     height: int
     fps: float
-
-
-def _fps_fraction(fps: float) -> Fraction:
-    # 29.97 fps is stored as 30000/1001; a denominator cap of 1001 recovers
-    # such NTSC rates exactly.
-    return Fraction(fps).limit_denominator(1001)
-
-
-class _VideoWriter:
-    """Encode RGB uint8 frames with PyAV at a fixed frame rate."""
-
-    def __init__(self, path: str, fps: float, width: int, height: int,
-                 codec: str, crf: int) -> None:
-        import av
-
-        self.container = av.open(path, mode='w')
-        options = {'crf': str(crf)} if codec == 'libx264' else {}
-        self.stream = self.container.add_stream(
-            codec, rate=_fps_fraction(fps), options=options)
-        self.stream.width = width
-        self.stream.height = height
-        self.stream.pix_fmt = 'yuv420p'
-
-    def write(self, frame: np.ndarray) -> None:
-        import av
-
-        video_frame = av.VideoFrame.from_ndarray(frame, format='rgb24')
-        for packet in self.stream.encode(video_frame):
-            self.container.mux(packet)
-
-    def close(self) -> None:
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
 
 
 @INFERENCERS.register_module()
@@ -281,21 +246,16 @@ class VSRInferencer:
             logger.info('upscaling %s (%d frames, %dx%d, %.3f fps) to %s '
                         '(%dx%d)', input_path, total, width, height, fps,
                         out_path, out_w, out_h)
-            writer = _VideoWriter(out_path, fps, out_w, out_h, opts['codec'],
-                                  opts['crf'])
-            written = 0
-            try:
+            with VideoWriter(out_path, fps, opts['codec'], opts['crf'],
+                             out_w, out_h) as writer:
                 frames = self.iter_upscaled(
                     functools.partial(_read_decodable, reader), total,
                     **opts)
                 for frame in tqdm(frames, total=total, unit='frame',
                                   disable=not opts['progress']):
                     writer.write(frame)
-                    written += 1
-            finally:
-                writer.close()
-            check_decoded_count(reader, total, written)
-        return VSRResult(out_path, written, out_w, out_h, fps)
+                check_decoded_count(reader, total, writer.frames_written)
+        return VSRResult(out_path, writer.frames_written, out_w, out_h, fps)
 
     @staticmethod
     def format_result(result: VSRResult) -> str:

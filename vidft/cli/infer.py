@@ -4,7 +4,8 @@ inferencer that sets ``accepts_frame_folder``).
 ``vidft infer CONFIG CHECKPOINT INPUT [--out OUTPUT] [--device DEVICE]``
 loads the config, builds the inferencer of its task, runs it on INPUT and
 prints its result (for recognition, the table of the top classes). With
-``--out`` the inferencer also writes its output video.
+``--out`` the inferencer also writes its output video. CHECKPOINT ``none``
+passes ``checkpoint=None``, for models without weights to load.
 
 Finding the inferencer. A top-level ``inferencer = dict(type=...)`` key in
 the config names it; the other keys of that dict are passed to it. Without
@@ -38,14 +39,18 @@ from ..registry import CORE_SCOPE, INFERENCERS, scoped_registries
 
 CONFIG_KEY = 'inferencer'
 
+#: The CHECKPOINT argument that loads no weights.
+NO_CHECKPOINT = 'none'
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('config', metavar='CONFIG',
                         help='path of the Python config the model was '
                         'trained with')
     parser.add_argument('checkpoint', metavar='CHECKPOINT',
-                        help='checkpoint file (.pth from training, or '
-                        '.safetensors)')
+                        help="checkpoint file (.pth from training, or "
+                        ".safetensors), or 'none' for a model that needs no "
+                        "weights (the frame-averaging and bicubic baselines)")
     parser.add_argument('input', metavar='INPUT',
                         help='input video file, or a folder of frames for '
                         'tasks that read one (frame interpolation)')
@@ -195,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
               f'style image (the stylization one); '
               f'{inferencer_class.__name__} takes none', file=sys.stderr)
         return EXIT_USER_ERROR
-    inferencer = inferencer_class(config=cfg, checkpoint=args.checkpoint,
+    checkpoint = None if args.checkpoint == NO_CHECKPOINT else args.checkpoint
+    inferencer = inferencer_class(config=cfg, checkpoint=checkpoint,
                                   device=args.device, **options)
     call_options = {}
     if args.style is not None:

@@ -277,3 +277,30 @@ def test_cli_rejects_folder_for_video_tasks(clip_with_cut, tmp_path, capsys):
                       'vsr', 'bicubic_x4_skvideo_demo.py')
     assert main(['infer', config, 'unused.pth', folder]) == 1
     assert 'reads video files only' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('damage, message', [
+    ('resize', 'expected a frame of 51x37 like those before it, got 40x30'),
+    ('empty', 'OpenCV cannot decode this frame'),
+])
+def test_bad_folder_frame_named_without_output(clip_with_cut, tmp_path, capsys,
+                                               damage, message):
+    import cv2
+
+    from vidft.cli import main
+
+    folder = write_frame_folder(tmp_path / 'frames', clip_with_cut[1][:5])
+    bad = osp.join(folder, '0003.png')
+    if damage == 'resize':
+        cv2.imwrite(bad, np.zeros((30, 40, 3), np.uint8))
+    else:
+        open(bad, 'wb').close()
+    out = tmp_path / 'out.mp4'
+    config = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
+                      'interpolation', 'frame_averaging.py')
+    assert main(['infer', config, 'none', folder, '--out', str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f'vidft infer: error: {bad}: ')
+    assert message in err[-1]
+    # Frames 0-2 were interpolated before the bad one; none of it is kept.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['frames']

@@ -3,7 +3,8 @@
 ``open_video(path, backend)`` returns a :class:`VideoReader`. Frame ``i`` is
 the ``i``-th frame of a full sequential decode of the file with that
 backend, whatever the container declares. Each backend's module explains how
-it gets there cheaply.
+it gets there cheaply. :class:`VideoWriter` writes the output videos of the
+inferencers.
 """
 from .base import (INDEX_CACHE, INDEX_CACHE_SIZE, MAX_DECODE_ATTEMPTS,
                    OUTPUT_FORMATS, VideoDecodeError, VideoReader,
@@ -11,10 +12,12 @@ from .base import (INDEX_CACHE, INDEX_CACHE_SIZE, MAX_DECODE_ATTEMPTS,
 from .frame_cache import DecodedFrameCache
 from .frame_folder import FRAME_EXTENSIONS, frame_sort_key, list_frame_files
 from .open import BACKENDS, get_reader_class, open_video
+from .writer import PARTIAL_SUFFIX, VideoWriter, fps_fraction
 
 __all__ = [
     'BACKENDS', 'DecodedFrameCache', 'FRAME_EXTENSIONS', 'INDEX_CACHE',
     'INDEX_CACHE_SIZE', 'MAX_DECODE_ATTEMPTS', 'OUTPUT_FORMATS',
-    'VideoDecodeError', 'VideoReader', 'check_decoded_count',
-    'frame_sort_key', 'get_reader_class', 'list_frame_files', 'open_video'
+    'PARTIAL_SUFFIX', 'VideoDecodeError', 'VideoReader', 'VideoWriter',
+    'check_decoded_count', 'fps_fraction', 'frame_sort_key',
+    'get_reader_class', 'list_frame_files', 'open_video'
 ]
