@@ -130,6 +130,25 @@ def test_scope_prefix_loads_plugin(fake_plugins):
     assert count_components('gamma') == {'function': 1}
 
 
+def test_prefixed_unknown_type_suggests_plugin_names(fake_plugins):
+    fake_plugins.add('epsilon', '''
+        from vidft.registry import scoped_registries
+
+        registries = scoped_registries('epsilon')
+
+        @registries.FUNCTIONS.register_module()
+        def triple(x):
+            return 3 * x
+    ''')
+
+    with pytest.raises(UnknownTypeError) as info:
+        FUNCTIONS.get('epsilon.tripel')
+
+    message = str(info.value)
+    assert 'the epsilon::function registry' in message
+    assert "Did you mean 'epsilon.triple'?" in message
+
+
 def test_scope_prefix_of_broken_plugin_raises(fake_plugins):
     fake_plugins.add('delta', "raise RuntimeError('delta cannot start')\n")
 

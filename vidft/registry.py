@@ -185,10 +185,22 @@ class VidftRegistry(Registry):
                         "prefix of 'type', or install the package that "
                         'provides the plugin.')
 
+        searched: Optional[Registry] = self
+        if scope is not None and scope != self.scope:
+            # A prefixed key: suggest from that plugin's registry.
+            searched = self._get_root_registry()._search_child(scope)
+        if isinstance(searched, VidftRegistry) and searched is not self:
+            message = (f"'{key}' is not registered in the "
+                       f'{searched.full_name} registry')
+        else:
+            searched = self
+        names = searched.known_names()
+        prefix = f'{scope}.' if scope is not None else ''
         close = difflib.get_close_matches(
-            real_key, self.known_names(), n=MAX_SUGGESTIONS, cutoff=0.6)
+            real_key, names, n=MAX_SUGGESTIONS, cutoff=0.6)
         if close:
-            message += f". Did you mean {' or '.join(repr(c) for c in close)}?"
+            message += ('. Did you mean '
+                        f"{' or '.join(repr(prefix + c) for c in close)}?")
         else:
             message += '.'
 

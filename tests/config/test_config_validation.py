@@ -372,6 +372,25 @@ def test_dataset_scope_key_resolves_type():
     assert set(problems) == {'val_dataloader.dataset.pipline'}
 
 
+@pytest.mark.parametrize('kind, suggestion', [
+    ('recognition.VideoDatset', "Did you mean 'recognition.VideoDataset'"),
+    ('BaseVideoDatset', "Did you mean 'BaseVideoDataset'"),
+])
+def test_unregistered_dataset_type_is_named(kind, suggestion):
+    problems = _problems(_config(val_dataloader=dict(
+        batch_size=1, dataset=dict(type=kind, ann_file='val.txt'))))
+    assert set(problems) == {'val_dataloader.dataset.type'}
+    assert f"'{kind}' is not registered" in problems['val_dataloader.dataset.type']
+    assert suggestion in problems['val_dataloader.dataset.type']
+
+
+def test_dataset_of_unknown_scope_reported_once():
+    problems = _problems(_config(val_dataloader=dict(
+        batch_size=1, dataset=dict(type='recognitoin.VideoDataset'))))
+    assert set(problems) == {'val_dataloader.dataset.type'}
+    assert "unknown scope 'recognitoin'" in problems['val_dataloader.dataset.type']
+
+
 def test_open_kwargs_dataset_not_checked():
     class OpenDataset:
         def __init__(self, **kwargs):

@@ -177,8 +177,9 @@ def _check_dataset_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
     take (``frame_rang`` for ``frame_range``), which would otherwise pass
     until the Runner builds the dataset and stop it with a bare TypeError.
     Datasets inside wrappers (``dataset`` of ``RepeatDataset``, each of
-    ``datasets`` of ``ConcatDataset``) are checked too. A dataset whose type
-    does not resolve here is left to the build."""
+    ``datasets`` of ``ConcatDataset``) are checked too. A type that is not
+    registered is reported with the closest registered names. A type that
+    fails to resolve for another reason is left to the build."""
     for section in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(section)
         if not isinstance(loader, Mapping):
@@ -190,7 +191,7 @@ def _check_dataset_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
 
 def _check_dataset_node(path: str, dataset: Any,
                         scope: Optional[str]) -> Iterator[Tuple[str, str]]:
-    from vidft.registry import DATASETS
+    from vidft.registry import DATASETS, UnknownTypeError
 
     if not isinstance(dataset, Mapping) or 'type' not in dataset:
         return
@@ -200,6 +201,11 @@ def _check_dataset_node(path: str, dataset: Any,
         if isinstance(kind, str):
             with DATASETS.switch_scope_and_registry(scope) as registry:
                 kind = registry.get(kind)
+    except UnknownTypeError as error:
+        kind = None
+        if _prefix_is_plugin(dataset['type']):
+            # An unknown prefix is reported by _check_scopes.
+            yield f'{path}.type', error.args[0]
     except Exception:  # noqa: BLE001 the build reports its own errors
         kind = None
     accepted = (_accepted_arguments(kind)
@@ -216,6 +222,17 @@ def _check_dataset_node(path: str, dataset: Any,
         for index, child in enumerate(inner):
             yield from _check_dataset_node(f'{path}.datasets[{index}]',
                                            child, scope)
+
+
+def _prefix_is_plugin(kind: str) -> bool:
+    """Whether ``kind`` has no scope prefix or that of an installed plugin
+    or core scope, so that an unknown type is the type's fault."""
+    from .. import plugins
+
+    if '.' not in kind:
+        return True
+    prefix = kind.split('.', 1)[0]
+    return prefix in CORE_SCOPES or prefix in plugins.discover()
 
 
 def _classify_top_level(name: str) -> Optional[str]:
