@@ -171,3 +171,13 @@ def test_infer_cuda_without_gpu_is_an_error(tmp_path, capsys, monkeypatch):
     assert main(['infer', 'no_such_config.py', 'model.pth', str(clip),
                  '--device', 'cuda']) == 1
     assert 'use --device cpu' in capsys.readouterr().err
+
+
+def test_ctrl_c_ends_with_status_130(capsys, monkeypatch):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(test_command, 'run', interrupted)
+    assert main(['test', 'cfg.py', 'model.pth']) == 130
+    err = capsys.readouterr().err
+    assert err == 'vidft test: interrupted\n'

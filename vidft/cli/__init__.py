@@ -34,6 +34,9 @@ LOG_LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR')
 # Exit status for errors that the user can fix.
 EXIT_USER_ERROR = 1
 
+# Exit status after Ctrl-C, as shells report a process that SIGINT ended.
+EXIT_INTERRUPTED = 130
+
 
 class CommandNotFoundError(ImportError):
     """A command listed in :data:`COMMANDS` whose module is missing."""
@@ -130,6 +133,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except _user_errors() as exc:
         print(f'vidft {args.command}: error: {exc}', file=sys.stderr)
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        # Ctrl-C: the user knows where it stopped; a traceback adds nothing.
+        print(f'vidft {args.command}: interrupted', file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _user_errors() -> Tuple[type, ...]:
