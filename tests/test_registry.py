@@ -149,6 +149,40 @@ def test_prefixed_unknown_type_suggests_plugin_names(fake_plugins):
     assert "Did you mean 'epsilon.triple'?" in message
 
 
+def test_suggestion_resolves_from_own_scope(fake_plugins):
+    from vidft.registry import DATASETS
+
+    fake_plugins.add('zeta', '''
+        from vidft.registry import scoped_registries
+
+        registries = scoped_registries('zeta')
+
+        @registries.DATASETS.register_module()
+        class ClipDataset:
+            pass
+    ''')
+
+    # mmengine finds a parent's name under the registry's own prefix only
+    # from other scopes, so inside 'zeta' the suggestion has no prefix.
+    with DATASETS.switch_scope_and_registry('zeta') as registry:
+        with pytest.raises(UnknownTypeError) as info:
+            registry.get('zeta.RepeatDatset')
+        assert "Did you mean 'RepeatDataset'" in str(info.value)
+        with pytest.raises(UnknownTypeError) as info:
+            registry.get('zeta.ClipDatset')
+        assert "Did you mean 'zeta.ClipDataset'" in str(info.value)
+        assert registry.get('RepeatDataset') is not None
+
+
+def test_core_scope_prefix_gets_name_suggestion():
+    from vidft.registry import DATASETS
+
+    with pytest.raises(UnknownTypeError) as info:
+        DATASETS.get('mmengine.ConcatDatset')
+    assert 'no plugin has the scope' not in str(info.value)
+    assert "Did you mean 'mmengine.ConcatDataset'" in str(info.value)
+
+
 def test_scope_prefix_of_broken_plugin_raises(fake_plugins):
     fake_plugins.add('delta', "raise RuntimeError('delta cannot start')\n")
 

@@ -176,31 +176,35 @@ class VidftRegistry(Registry):
         scope, real_key = self.split_scope_key(key)
         message = f"'{key}' is not registered in the {self.full_name} registry"
 
+        searched: Optional[Registry] = self
         if scope is not None and scope != self.scope:
+            searched = self._get_root_registry()._search_child(scope)
             from . import plugins
-            if scope not in plugins.discover():
+            if searched is None and scope not in plugins.discover():
                 names = sorted(plugins.discover()) or ['none installed']
                 return (f"{message}: no plugin has the scope '{scope}'. "
                         f"Installed plugins: {', '.join(names)}. Fix the "
                         "prefix of 'type', or install the package that "
                         'provides the plugin.')
-
-        searched: Optional[Registry] = self
-        if scope is not None and scope != self.scope:
-            # A prefixed key: suggest from that plugin's registry.
-            searched = self._get_root_registry()._search_child(scope)
         if isinstance(searched, VidftRegistry) and searched is not self:
             message = (f"'{key}' is not registered in the "
                        f'{searched.full_name} registry')
-        else:
-            searched = self
-        names = searched.known_names()
-        prefix = f'{scope}.' if scope is not None else ''
+        names = (searched.known_names() if isinstance(searched, VidftRegistry)
+                 else sorted(searched.module_dict) if searched is not None
+                 else [])
+        # Suggest each name as spelled so that it resolves from here: mmengine
+        # finds a parent's name under the child's prefix only from elsewhere.
+        spellings: Dict[str, str] = {}
+        for name in names:
+            for spelled in ((f'{scope}.{name}', name) if scope else (name,)):
+                if self._lookup(spelled) is not None:
+                    spellings[name] = spelled
+                    break
         close = difflib.get_close_matches(
-            real_key, names, n=MAX_SUGGESTIONS, cutoff=0.6)
+            real_key, list(spellings), n=MAX_SUGGESTIONS, cutoff=0.6)
         if close:
             message += ('. Did you mean '
-                        f"{' or '.join(repr(prefix + c) for c in close)}?")
+                        f"{' or '.join(repr(spellings[c]) for c in close)}?")
         else:
             message += '.'
 

@@ -11,6 +11,7 @@ from mmengine.config import Config
 from tqdm import tqdm
 
 from vidft.data.video import VideoDecodeError, VideoWriter, fps_fraction, open_video
+from vidft.models import warn_untrained
 from vidft.registry import MODELS
 
 from .converters import load_interpolation_weights
@@ -147,9 +148,7 @@ class InterpolationInferencer:
         else:
             self.model.init_weights()
             self.load_report = None
-            if any(True for _ in self.model.parameters()):
-                logger.warning('no checkpoint given: %s runs with the weights of its '
-                               'init_weights()', type(self.model).__name__)
+            warn_untrained(self.model)
         self.model.to(self.device).eval()
 
     def _interpolate(self, frame0: np.ndarray, frame1: np.ndarray, factor: int,
@@ -216,7 +215,7 @@ class InterpolationInferencer:
         progress = tqdm(total=total, unit='frame', disable=not settings['show_progress'])
         try:
             with torch.no_grad(), VideoWriter(out_path, fps * factor, settings['codec'],
-                                              settings['crf']) as writer:
+                                              settings['crf'], source=input_path) as writer:
                 for name, frame in frames:
                     if previous is not None and previous.shape != frame.shape:
                         raise VideoDecodeError(

@@ -167,6 +167,9 @@ class RecognitionInferencer:
         checkpoint_dict = (self._load_checkpoint(checkpoint,
                                                  trust_checkpoint)
                            if checkpoint else {})
+        if not checkpoint:
+            from vidft.models import warn_untrained
+            warn_untrained(self.model)
         self.model.to(self.device)
         self.model.eval()
 
@@ -314,7 +317,7 @@ def write_labelled_video(video: str, out: str, lines: Sequence[str]) -> int:
         in_stream = source.streams.video[0]
         rate = fps_fraction(in_stream.average_rate or in_stream.guessed_rate
                             or 25)
-        with VideoWriter(out, rate, codec, crf=20) as target:
+        with VideoWriter(out, rate, codec, crf=20, source=video) as target:
             for frame in source.decode(in_stream):
                 rgb = _pad_to_even(frame.to_ndarray(format='rgb24'))
                 target.write(draw_label(rgb, lines))

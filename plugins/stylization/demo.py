@@ -141,9 +141,19 @@ def describe_validation(config_dir: str) -> str:
     the validation dataset of the per-frame config."""
     dataset = Config.fromfile(osp.join(config_dir, PERFRAME_CONFIG)
                               ).val_dataloader.dataset
-    videos = ', '.join(f'{name}.mp4' for name in dataset.videos)
+    def file_names(names: Sequence[str]) -> str:
+        return ', '.join(name if osp.splitext(name)[1] else f'{name}.mp4'
+                         for name in names)
+
+    names = dataset.get('videos')
+    if names is None:
+        videos = f"every video in {dataset.get('data_root')}"
+        if dataset.get('exclude_videos'):
+            videos += f" but {file_names(dataset.exclude_videos)}"
+    else:
+        videos = file_names(names)
     max_frames = dataset.get('max_frames')
-    frames = ('every frame pair' if max_frames is None else
+    frames = ('every frame' if max_frames is None else
               f'the first {max_frames} frames ({max_frames - 1} pairs)')
     return (f'Held-out {videos}, {frames}; warping error in 0-255 grey '
             'levels over non-occluded pixels')
@@ -189,10 +199,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elif not osp.isfile(osp.join(args.config_dir, PERFRAME_CONFIG)):
         parser.error(f'expected {PERFRAME_CONFIG} in --config-dir '
                      f'{args.config_dir}')
+    # Read before the runs, so that a config it cannot read fails first.
+    title = describe_validation(args.config_dir)
     import torch
     torch.set_num_threads(args.threads)
     results = run_demo(args.config_dir, args.work_dir)
-    print(describe_validation(args.config_dir))
+    print(title)
     print(format_table(results))
     if args.stills_dir is not None:
         for path in write_stills(args.config_dir, args.work_dir,

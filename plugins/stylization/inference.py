@@ -10,6 +10,7 @@ from mmengine.config import Config
 from tqdm import tqdm
 
 from vidft.data.video import VideoWriter, check_decoded_count, open_video
+from vidft.models import warn_untrained
 from vidft.registry import MODELS
 
 from .registry import INFERENCERS
@@ -86,6 +87,8 @@ class StylizationInferencer:
         self.load_report = None
         if checkpoint is not None:
             self.load_report = self._load_checkpoint(checkpoint)
+        else:
+            warn_untrained(self.model)
         self.model.to(self.device).eval()
         self.options = {**DEFAULT_OPTIONS, **options}
 
@@ -180,7 +183,7 @@ class StylizationInferencer:
             logger.info('Stylizing %s (%d frames, %dx%d, %.3f fps) into %s',
                         input_path, total, width, height, fps, out_path)
             with VideoWriter(out_path, fps, opts['codec'], opts['crf'],
-                             width, height) as writer:
+                             width, height, source=input_path) as writer:
                 frames = self.iter_stylized(reader, total,
                                             opts['batch_size'])
                 for frame in tqdm(frames, total=total, unit='frame',

@@ -92,6 +92,9 @@ class VSRInferencer:
         if checkpoint is not None:
             from .checkpoint import load_vsr_checkpoint
             load_vsr_checkpoint(self.model, checkpoint)
+        else:
+            from vidft.models import warn_untrained
+            warn_untrained(self.model)
         self.model.to(self.device).eval()
         self.scale = int(self.model.scale)
 
@@ -247,7 +250,7 @@ class VSRInferencer:
                         '(%dx%d)', input_path, total, width, height, fps,
                         out_path, out_w, out_h)
             with VideoWriter(out_path, fps, opts['codec'], opts['crf'],
-                             out_w, out_h) as writer:
+                             out_w, out_h, source=input_path) as writer:
                 frames = self.iter_upscaled(
                     functools.partial(_read_decodable, reader), total,
                     **opts)

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from vidft.data.video import PARTIAL_SUFFIX, VideoWriter, fps_fraction
+from vidft.data.video import VideoWriter, fps_fraction, partial_path
 
 
 def gradient_frames(count: int, height: int = 32, width: int = 48):
@@ -31,7 +31,7 @@ def test_writes_frames_at_rate(tmp_path, suffix):
     frames, rate = decode(path)
     assert len(frames) == writer.frames_written == 5
     assert rate == Fraction(30000, 1001)
-    assert not os.path.exists(path + PARTIAL_SUFFIX)
+    assert not os.path.exists(partial_path(path))
     # Near-lossless: crf 0 keeps the gradient within rounding of YUV.
     assert np.abs(frames[2].astype(int) - gradient_frames(5)[2]).max() <= 3
 
@@ -59,27 +59,49 @@ def test_failed_run_keeps_earlier_output(tmp_path):
     assert os.listdir(tmp_path) == ['out.mp4']
 
 
-def test_odd_size_needs_libx264(tmp_path):
-    odd = gradient_frames(2, height=31, width=45)
-    with VideoWriter(str(tmp_path / 'odd.mp4'), 25, crf=0) as writer:
-        for frame in odd:
+@pytest.mark.parametrize('codec, name', [('libx264', 'odd.mp4'),
+                                         ('mpeg4', 'odd.avi')])
+def test_odd_sizes_are_kept(tmp_path, codec, name):
+    path = str(tmp_path / name)
+    with VideoWriter(path, 25, codec, crf=0) as writer:
+        for frame in gradient_frames(2, height=31, width=45):
             writer.write(frame)
-    frames, _ = decode(str(tmp_path / 'odd.mp4'))
+    frames, _ = decode(path)
+    assert len(frames) == 2
     assert frames[0].shape == (31, 45, 3)
-    with pytest.raises(ValueError, match="even frame size for codec 'mpeg4'"):
-        VideoWriter(str(tmp_path / 'odd.avi'), 25, 'mpeg4', width=45, height=31)
-    assert os.listdir(tmp_path) == ['odd.mp4']
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(path='out.gif'), "ending in one of \\('.mp4'"),
-    (dict(path='out.mp4', codec='no-such-codec'), "got 'no-such-codec'"),
-])
-def test_rejects_bad_format_and_codec(tmp_path, kwargs, message):
-    kwargs['path'] = str(tmp_path / kwargs['path'])
-    with pytest.raises(ValueError, match=message):
-        VideoWriter(fps=25, **kwargs)
+def test_rejects_unknown_codec(tmp_path):
+    with pytest.raises(ValueError, match="got 'no-such-codec'"):
+        VideoWriter(str(tmp_path / 'out.mp4'), 25, 'no-such-codec')
     assert os.listdir(tmp_path) == []
+
+
+def test_other_container_by_extension(tmp_path):
+    path = str(tmp_path / 'out.m4v')
+    with VideoWriter(path, 25) as writer:
+        for frame in gradient_frames(3):
+            writer.write(frame)
+    assert len(decode(path)[0]) == 3
+
+
+@pytest.mark.parametrize('target', ['folder', 'input'])
+def test_refuses_folder_and_input_as_output(tmp_path, target):
+    source = tmp_path / 'input.mp4'
+    source.write_bytes(b'the input video')
+    (tmp_path / 'folder.mp4').mkdir()
+    path = str(tmp_path / f'{target}.mp4')
+    with pytest.raises(ValueError, match='folder' if target == 'folder'
+                       else 'other than the input'):
+        VideoWriter(path, 25, source=str(source))
+    assert sorted(os.listdir(tmp_path)) == ['folder.mp4', 'input.mp4']
+    assert source.read_bytes() == b'the input video'
+
+
+def test_missing_folder_fails_before_frames(tmp_path):
+    path = str(tmp_path / 'missing' / 'out.mp4')
+    with pytest.raises(FileNotFoundError, match='out.part.mp4'):
+        VideoWriter(path, 25)
 
 
 def test_rejects_frame_of_other_size(tmp_path):
@@ -91,11 +113,20 @@ def test_rejects_frame_of_other_size(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_close_without_frames_raises(tmp_path):
-    writer = VideoWriter(str(tmp_path / 'empty.mp4'), 25)
+@pytest.mark.parametrize('size', [{}, dict(width=48, height=32)])
+def test_close_without_frames_raises(tmp_path, size):
+    writer = VideoWriter(str(tmp_path / 'empty.mp4'), 25, **size)
     with pytest.raises(ValueError, match='no frames were written'):
         writer.close()
     assert os.listdir(tmp_path) == []
+
+
+def test_close_inside_block_is_final(tmp_path):
+    path = str(tmp_path / 'out.mp4')
+    with VideoWriter(path, 25) as writer:
+        writer.write(gradient_frames(1)[0])
+        writer.close()
+    assert len(decode(path)[0]) == 1
 
 
 def test_fps_fraction_recovers_ntsc_rates():

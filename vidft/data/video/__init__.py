@@ -12,12 +12,12 @@ from .base import (INDEX_CACHE, INDEX_CACHE_SIZE, MAX_DECODE_ATTEMPTS,
 from .frame_cache import DecodedFrameCache
 from .frame_folder import FRAME_EXTENSIONS, frame_sort_key, list_frame_files
 from .open import BACKENDS, get_reader_class, open_video
-from .writer import PARTIAL_SUFFIX, VideoWriter, fps_fraction
+from .writer import PARTIAL_TAG, VideoWriter, fps_fraction, partial_path
 
 __all__ = [
     'BACKENDS', 'DecodedFrameCache', 'FRAME_EXTENSIONS', 'INDEX_CACHE',
     'INDEX_CACHE_SIZE', 'MAX_DECODE_ATTEMPTS', 'OUTPUT_FORMATS',
-    'PARTIAL_SUFFIX', 'VideoDecodeError', 'VideoReader', 'VideoWriter',
+    'PARTIAL_TAG', 'VideoDecodeError', 'VideoReader', 'VideoWriter',
     'check_decoded_count', 'fps_fraction', 'frame_sort_key',
-    'get_reader_class', 'list_frame_files', 'open_video'
+    'get_reader_class', 'list_frame_files', 'open_video', 'partial_path'
 ]

@@ -1,11 +1,12 @@
 """Write output videos with PyAV, so that a failed run leaves no partial file.
 
 Every inferencer that writes a video uses :class:`VideoWriter`. Frames are
-encoded into ``<path>.part`` beside the target. :meth:`VideoWriter.close`
+encoded into a partial file beside the target (``out.part.mp4`` for
+``out.mp4``, so that PyAV still sees the extension). :meth:`VideoWriter.close`
 finishes the file and renames it to the target; :meth:`VideoWriter.abort`,
 or an exception inside a ``with`` block, deletes it. A user who stops a
 long run, or whose input breaks half way, finds either the whole video or
-none under the name they asked for.
+the file that was there before under the name they asked for.
 """
 import os
 import os.path as osp
@@ -16,8 +17,14 @@ import numpy as np
 
 from .base import OUTPUT_FORMATS
 
-#: Suffix of the file a writer encodes into before it is renamed.
-PARTIAL_SUFFIX = '.part'
+#: Inserted before the extension of the file a writer encodes into.
+PARTIAL_TAG = '.part'
+
+
+def partial_path(path: str) -> str:
+    """Return the file that :class:`VideoWriter` encodes ``path`` into."""
+    stem, extension = osp.splitext(path)
+    return stem + PARTIAL_TAG + extension
 
 
 def fps_fraction(fps: Union[float, Fraction]) -> Fraction:
@@ -30,63 +37,70 @@ class VideoWriter:
     """Encode RGB uint8 frames into a video file at a fixed frame rate.
 
     Args:
-        path: Output file; its extension picks the container
-            (:data:`OUTPUT_FORMATS`).
+        path: Output file. Its extension picks the container: those of
+            :data:`OUTPUT_FORMATS`, or any other that PyAV recognises.
         fps: Frame rate of the output.
         codec: A codec of this PyAV build, ``'libx264'`` by default.
         crf: libx264 quality, lower is better.
-        width: Frame width; with ``height``, the stream is set up (and the
-            size checked against the codec) at once. Without them, the first
-            frame sets the size.
+        width: Frame width; with ``height``, the stream is set up at once.
+            Without them, the first frame sets the size.
         height: Frame height.
+        source: The input video, if any. Writing over it is refused,
+            because the rename at the end would replace it.
 
-    Frames with even sides are stored as 4:2:0 (``yuv420p``). libx264 keeps
-    odd sides as 4:4:4; other codecs reject them.
+    Frames are stored as 4:2:0 (``yuv420p``), except that libx264 keeps
+    frames with an odd side as 4:4:4.
 
     Raises:
-        ValueError: an unknown extension or codec, or odd sides with a codec
-            other than libx264.
+        ValueError: an unknown codec, ``path`` is a folder or ``source``.
+        OSError: the partial file cannot be created (the message names it).
     """
 
     def __init__(self, path: str, fps: Union[float, Fraction],
                  codec: str = 'libx264', crf: int = 18,
                  width: Optional[int] = None,
-                 height: Optional[int] = None) -> None:
+                 height: Optional[int] = None,
+                 source: Optional[str] = None) -> None:
         import av
 
-        extension = osp.splitext(path)[1].lower()
-        if extension not in OUTPUT_FORMATS:
-            raise ValueError(f'expected an output file ending in one of '
-                             f'{tuple(OUTPUT_FORMATS)}, got {path!r}')
         if codec not in av.codecs_available:
             raise ValueError(f'expected a video codec that this PyAV build '
                              f"provides, got {codec!r}; try codec='libx264' "
                              "or codec='mpeg4'")
+        if osp.isdir(path):
+            raise ValueError(f'expected a video file name, got the folder '
+                             f'{path}')
+        if source is not None and osp.exists(path) and \
+                osp.samefile(path, source):
+            raise ValueError(f'expected an output other than the input '
+                             f'video, got {path} for both')
         self.path = path
-        self.partial_path = path + PARTIAL_SUFFIX
+        self.partial_path = partial_path(path)
         self.fps = fps_fraction(fps)
         self.codec = codec
         self.crf = crf
         self.frames_written = 0
         self.stream = None
-        self.container = av.open(self.partial_path, mode='w',
-                                 format=OUTPUT_FORMATS[extension])
-        if width is not None and height is not None:
-            try:
+        self._closed = False
+        # PyAV creates the file at the first packet; creating it here makes
+        # an unwritable folder fail before any frame is computed.
+        open(self.partial_path, 'wb').close()
+        try:
+            self.container = av.open(
+                self.partial_path, mode='w',
+                format=OUTPUT_FORMATS.get(osp.splitext(path)[1].lower()))
+            if width is not None and height is not None:
                 self._add_stream(width, height)
-            except BaseException:
-                self.abort()
-                raise
+        except BaseException:
+            self._remove_partial()
+            raise
 
     def _add_stream(self, width: int, height: int) -> None:
-        even = width % 2 == 0 and height % 2 == 0
-        if not even and self.codec != 'libx264':
-            raise ValueError(f'expected an even frame size for codec '
-                             f'{self.codec!r}, got {width}x{height}; use '
-                             "codec='libx264'")
         self.stream = self.container.add_stream(self.codec, rate=self.fps)
         self.stream.width, self.stream.height = width, height
-        self.stream.pix_fmt = 'yuv420p' if even else 'yuv444p'
+        odd = width % 2 == 1 or height % 2 == 1
+        self.stream.pix_fmt = ('yuv444p' if odd and self.codec == 'libx264'
+                               else 'yuv420p')
         if self.codec == 'libx264':
             self.stream.options = {'crf': str(self.crf)}
 
@@ -113,28 +127,38 @@ class VideoWriter:
         self.frames_written += 1
 
     def close(self) -> None:
-        """Flush the encoder and rename the file to :attr:`path`.
+        """Flush the encoder and rename the file to :attr:`path`. A second
+        call does nothing.
 
         Raises:
             ValueError: no frame was written; the partial file is deleted.
         """
-        if self.stream is None:
+        if self._closed:
+            return
+        if self.frames_written == 0:
             self.abort()
             raise ValueError(f'no frames were written to {self.path}')
         try:
             self.container.mux(self.stream.encode())
             self.container.close()
+            os.replace(self.partial_path, self.path)
         except BaseException:
             self.abort()
             raise
-        os.replace(self.partial_path, self.path)
+        self._closed = True
 
     def abort(self) -> None:
         """Close the container and delete the partial file."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.container.close()
         except Exception:  # noqa: BLE001 - the file is deleted anyway
             pass
+        self._remove_partial()
+
+    def _remove_partial(self) -> None:
         if osp.exists(self.partial_path):
             os.remove(self.partial_path)
 
