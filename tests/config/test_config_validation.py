@@ -391,6 +391,23 @@ def test_dataset_of_unknown_scope_reported_once():
     assert "unknown scope 'recognitoin'" in problems['val_dataloader.dataset.type']
 
 
+def test_dataset_argument_types_are_checked():
+    problems = _problems(_config(train_dataloader=dict(
+        batch_size=1,
+        dataset=dict(type='RepeatDataset', times='two', dataset=dict(
+            type='recognition.VideoDataset', ann_file='a.txt',
+            start_index='0', test_mode='yes', num_classes=None,
+            max_bad_fraction=0)))))
+    assert problems == {
+        'train_dataloader.dataset.times':
+            "RepeatDataset expects int, got str 'two'",
+        'train_dataloader.dataset.dataset.start_index':
+            "VideoDataset expects int, got str '0'",
+        'train_dataloader.dataset.dataset.test_mode':
+            "VideoDataset expects bool, got str 'yes'",
+    }
+
+
 def test_open_kwargs_dataset_not_checked():
     class OpenDataset:
         def __init__(self, **kwargs):

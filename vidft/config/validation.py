@@ -1,9 +1,12 @@
 """Validation of a loaded config against :mod:`vidft.config.schema`."""
+import collections.abc
 import difflib
 import importlib.util
 import inspect
+import os
+import typing
 from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
-                    Set, Tuple)
+                    Set, Tuple, Union)
 
 from mmengine.config import Config
 from yacs.config import CfgNode, _check_and_coerce_cfg_value_type
@@ -172,6 +175,65 @@ def _accepted_arguments(cls: type) -> Optional[List[str]]:
     return None
 
 
+def _argument_hints(cls: type) -> Dict[str, Any]:
+    """Return the type hints of the keyword arguments of ``cls(...)``,
+    following ``**kwargs`` up the parent classes as
+    :func:`_accepted_arguments` does; a subclass's hint wins."""
+    hints: Dict[str, Any] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        try:
+            found = typing.get_type_hints(init)
+            parameters = inspect.signature(init).parameters
+        except Exception:  # noqa: BLE001 unresolvable hints are skipped
+            return hints
+        for name, hint in found.items():
+            hints.setdefault(name, hint)
+        if not any(parameter.kind is inspect.Parameter.VAR_KEYWORD
+                   for parameter in parameters.values()):
+            break
+    hints.pop('return', None)
+    return hints
+
+
+def _matches_hint(value: Any, hint: Any) -> Optional[bool]:
+    """Whether ``value`` fits the type hint ``hint``; None when the hint is
+    not one of the simple kinds checked here (then nothing is reported).
+    A str passes for a sequence hint, as configs often give one name."""
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, (str, os.PathLike))
+    origin = typing.get_origin(hint) or hint
+    if origin is Union:
+        results = [_matches_hint(value, arg) for arg in typing.get_args(hint)]
+        if any(results):
+            return True
+        return False if all(r is False for r in results) else None
+    if origin in (list, tuple, collections.abc.Sequence):
+        return isinstance(value, (list, tuple, str))
+    if origin in (dict, collections.abc.Mapping):
+        return isinstance(value, Mapping)
+    return None
+
+
+def _hint_name(hint: Any) -> str:
+    if typing.get_origin(hint) is Union:
+        return ' or '.join(_hint_name(arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return 'None'
+    name = getattr(hint, '__name__', None) or str(hint)
+    return name.replace('typing.', '')
+
+
 def _check_dataset_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
     """Report keys of each dataloader's dataset that its class does not
     take (``frame_rang`` for ``frame_range``), which would otherwise pass
@@ -211,9 +273,16 @@ def _check_dataset_node(path: str, dataset: Any,
     accepted = (_accepted_arguments(kind)
                 if isinstance(kind, type) else None)
     if accepted is not None:
-        for key in dataset:
-            if key not in ('type', '_scope_') and key not in accepted:
+        hints = _argument_hints(kind)
+        for key, value in dataset.items():
+            if key in ('type', '_scope_'):
+                continue
+            if key not in accepted:
                 yield f'{path}.{key}', _unknown_argument(kind, key, accepted)
+            elif key in hints and _matches_hint(value, hints[key]) is False:
+                yield (f'{path}.{key}',
+                       f'{kind.__name__} expects {_hint_name(hints[key])}, '
+                       f'got {_describe(value)}')
     # Wrapped datasets, checked whether or not the wrapper resolved.
     yield from _check_dataset_node(f'{path}.dataset', dataset.get('dataset'),
                                    scope)
