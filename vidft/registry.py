@@ -192,8 +192,8 @@ class VidftRegistry(Registry):
         names = (searched.known_names() if isinstance(searched, VidftRegistry)
                  else sorted(searched.module_dict) if searched is not None
                  else [])
-        # Suggest each name as spelled so that it resolves from here: mmengine
-        # finds a parent's name under the child's prefix only from elsewhere.
+        # Spell each suggestion so that it resolves from this registry, because
+        # mmengine finds an inherited name under a prefix only from other scopes.
         spellings: Dict[str, str] = {}
         for name in names:
             for spelled in ((f'{scope}.{name}', name) if scope else (name,)):

@@ -160,8 +160,8 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    # SystemExit unwinds the with blocks, so the writer deletes its
-    # partial file; the default SIGTERM action would leave it.
+    # SystemExit unwinds the with blocks, so the writer deletes its partial
+    # file. The default SIGTERM action would end the process and leave it.
     raise SystemExit(128 + signum)
 
 

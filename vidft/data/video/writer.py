@@ -82,8 +82,8 @@ class VideoWriter:
         self.frames_written = 0
         self.stream = None
         self._closed = False
-        # PyAV creates the file at the first packet; creating it here makes
-        # an unwritable folder fail before any frame is computed.
+        # PyAV creates the file only at the first packet. Creating it here
+        # makes an unwritable folder fail before any frame is computed.
         open(self.partial_path, 'wb').close()
         try:
             self.container = av.open(
@@ -154,7 +154,7 @@ class VideoWriter:
         self._closed = True
         try:
             self.container.close()
-        except Exception:  # noqa: BLE001 - the file is deleted anyway
+        except Exception:  # noqa: BLE001 - the file is deleted next
             pass
         self._remove_partial()
 
