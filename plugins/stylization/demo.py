@@ -141,6 +141,7 @@ def describe_validation(config_dir: str) -> str:
     the validation dataset of the per-frame config."""
     dataset = Config.fromfile(osp.join(config_dir, PERFRAME_CONFIG)
                               ).val_dataloader.dataset
+
     def file_names(names: Sequence[str]) -> str:
         return ', '.join(name if osp.splitext(name)[1] else f'{name}.mp4'
                          for name in names)

@@ -134,7 +134,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'vidft {args.command}: error: {exc}', file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        # Ctrl-C: the user knows where it stopped; a traceback adds nothing.
+        # Ctrl-C was the user's choice, so a traceback would tell them nothing.
         print(f'vidft {args.command}: interrupted', file=sys.stderr)
         return EXIT_INTERRUPTED
 
