@@ -86,7 +86,7 @@ def test_other_container_by_extension(tmp_path):
 
 
 @pytest.mark.parametrize('target', ['folder', 'input'])
-def test_refuses_folder_and_input_as_output(tmp_path, target):
+def test_rejects_folder_or_input_as_output(tmp_path, target):
     source = tmp_path / 'input.mp4'
     source.write_bytes(b'the input video')
     (tmp_path / 'folder.mp4').mkdir()

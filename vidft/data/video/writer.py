@@ -45,7 +45,7 @@ class VideoWriter:
         width: Frame width; with ``height``, the stream is set up at once.
             Without them, the first frame sets the size.
         height: Frame height.
-        source: The input video, if any. Writing over it is refused,
+        source: The input video, if any. Writing over it is rejected,
             because the rename at the end would replace it.
 
     Frames are stored as 4:2:0 (``yuv420p``), except that libx264 keeps
