@@ -195,7 +195,8 @@ class RecognitionInferencer:
 
         result = self.model.load_state_dict(state_dict, strict=False)
         if result.missing_keys or result.unexpected_keys:
-            raise ValueError(
+            from vidft.finetune import CheckpointMismatchError
+            raise CheckpointMismatchError(
                 f'checkpoint {path} does not match the model of the config: '
                 f'{len(result.missing_keys)} missing keys (e.g. '
                 f'{result.missing_keys[:3]}), {len(result.unexpected_keys)} '

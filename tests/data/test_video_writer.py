@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from vidft.data.video import VideoWriter, fps_fraction, partial_path
+from vidft.data.video import VideoWriter, fps_fraction
 
 
 def gradient_frames(count: int, height: int = 32, width: int = 48):
@@ -31,7 +31,7 @@ def test_writes_frames_at_rate(tmp_path, suffix):
     frames, rate = decode(path)
     assert len(frames) == writer.frames_written == 5
     assert rate == Fraction(30000, 1001)
-    assert not os.path.exists(partial_path(path))
+    assert os.listdir(tmp_path) == [f'out{suffix}']
     # Near-lossless: crf 0 keeps the gradient within rounding of YUV.
     assert np.abs(frames[2].astype(int) - gradient_frames(5)[2]).max() <= 3
 
@@ -100,7 +100,7 @@ def test_rejects_folder_or_input_as_output(tmp_path, target):
 
 def test_missing_folder_fails_before_frames(tmp_path):
     path = str(tmp_path / 'missing' / 'out.mp4')
-    with pytest.raises(FileNotFoundError, match='out.part.mp4'):
+    with pytest.raises(FileNotFoundError, match='out.mp4'):
         VideoWriter(path, 25)
 
 
@@ -132,3 +132,33 @@ def test_close_inside_block_is_final(tmp_path):
 def test_fps_fraction_recovers_ntsc_rates():
     assert fps_fraction(29.97002997) == Fraction(30000, 1001)
     assert fps_fraction(25.0) == Fraction(25)
+
+
+def test_user_files_near_output_survive(tmp_path):
+    # Files named like a partial file of the output are the user's own.
+    source = tmp_path / 'clip.part.mp4'
+    mine = tmp_path / 'out.part.mp4'
+    source.write_bytes(b'the input video')
+    mine.write_bytes(b'a file of the user')
+    with VideoWriter(str(tmp_path / 'clip.mp4'), 25, source=str(source)) as writer:
+        writer.write(gradient_frames(1)[0])
+    with pytest.raises(RuntimeError):
+        with VideoWriter(str(tmp_path / 'out.mp4'), 25) as writer:
+            writer.write(gradient_frames(1)[0])
+            raise RuntimeError('stopped')
+    assert source.read_bytes() == b'the input video'
+    assert mine.read_bytes() == b'a file of the user'
+    assert sorted(os.listdir(tmp_path)) == ['clip.mp4', 'clip.part.mp4',
+                                            'out.part.mp4']
+
+
+@pytest.mark.parametrize('codec', ['rawvideo', 'png', 'pcm_s16le'])
+def test_codec_unfit_for_container_named(tmp_path, codec):
+    from vidft.data.video import VideoEncodeError
+
+    if codec not in av.codecs_available:
+        pytest.skip(f'this PyAV build has no {codec}')
+    with pytest.raises(VideoEncodeError, match=f"codec '{codec}' cannot write"):
+        with VideoWriter(str(tmp_path / 'out.mp4'), 25, codec) as writer:
+            writer.write(gradient_frames(1)[0])
+    assert os.listdir(tmp_path) == []

@@ -143,9 +143,12 @@ def _user_errors() -> Tuple[type, ...]:
     # Imported only when an exception reaches main(): importing the engine
     # up front would slow every command down.
     from ..data.video.base import VideoDecodeError
+    from ..data.video.writer import VideoEncodeError
     from ..engine.checkpoint import CheckpointLoadError
     from ..finetune.checkpoint_io import UntrustedPickleError
-    return CheckpointLoadError, UntrustedPickleError, VideoDecodeError
+    from ..finetune.loading import CheckpointMismatchError
+    return (CheckpointLoadError, CheckpointMismatchError, UntrustedPickleError,
+            VideoDecodeError, VideoEncodeError)
 
 
 def _exit_code(exc: SystemExit) -> int:

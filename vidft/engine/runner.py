@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from torch.utils.data import DataLoader
 
+from vidft.finetune.loading import CheckpointMismatchError
 from vidft.registry import RUNNERS
 
 from .checkpoint import (ATOMIC_BACKEND, CheckpointLoadError,
@@ -39,7 +40,7 @@ def _check_names_match(filename: str, checkpoint: Any, model: torch.nn.Module,
         names = {re.sub(pattern, replacement, name) for name in names}
     model_names = set(model.state_dict())
     if model_names and not names & model_names:
-        raise ValueError(
+        raise CheckpointMismatchError(
             f'checkpoint {filename} does not match the model of the config: '
             f'none of its {len(names)} weight names is a name of the model '
             f'(checkpoint: {sorted(names)[:2]}, model: '

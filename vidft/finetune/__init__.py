@@ -18,7 +18,7 @@ from .checkpoint_io import (UntrustedPickleError, load_state_dict_file,
 from .freezing import (NormEvalMixin, freeze, select_parameters,
                        set_norm_eval, stage_layer_groups, stage_module_names,
                        unfreeze)
-from .loading import inflate_weight, load_pretrained
+from .loading import CheckpointMismatchError, inflate_weight, load_pretrained
 from .peft import (PeftModel, PeftReport, apply_peft, count_parameters,
                    read_peft_reference)
 from .report import MAX_LOGGED_KEYS, LoadReport
@@ -27,7 +27,8 @@ from .strategies import (STRATEGIES, apply_strategy,
                          init_cfg_loads_checkpoint)
 
 __all__ = [
-    'LoadReport', 'MAX_LOGGED_KEYS', 'NormEvalMixin', 'PeftModel',
+    'CheckpointMismatchError', 'LoadReport', 'MAX_LOGGED_KEYS',
+    'NormEvalMixin', 'PeftModel',
     'PeftReport', 'STRATEGIES', 'UntrustedPickleError', 'apply_peft',
     'apply_strategy', 'count_parameters', 'freeze', 'hub_checkpoint_dir',
     'inflate_weight', 'init_cfg_loads_checkpoint', 'load_pretrained', 'load_state_dict_file',

@@ -10,6 +10,12 @@ from .keys import (StateDict, apply_key_map, compile_regex, drop_keys,
 from .report import LoadReport, LoggerLike, format_keys, with_resolved_path
 from .sources import resolve_weights
 
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint whose weights do not fit the model: no key matches, or
+    a strict load finds missing or unexpected keys or other shapes."""
+
+
 # Model and checkpoint keys shown when no key matches.
 NUM_EXAMPLE_KEYS = 5
 
@@ -155,7 +161,7 @@ def _match_tensors(model: nn.Module, model_state: StateDict,
                               f'model {tuple(target.shape)}{hint}')
 
     if mismatches:
-        raise ValueError(
+        raise CheckpointMismatchError(
             f'{len(mismatches)} checkpoint tensors do not fit the model: '
             + '; '.join(mismatches) + '. Drop these keys with drop=, rename '
             'them, or list a classifier head in head_keys= to re-initialise '
@@ -224,7 +230,7 @@ def _record_missing_and_check(report: LoadReport, model_state: StateDict,
                     'run, without the base weights; merge them first with '
                     'vidft export --merge-lora CONFIG CHECKPOINT OUT.pth and '
                     'load OUT.pth')
-        raise ValueError(
+        raise CheckpointMismatchError(
             f'no checkpoint tensor from {report.source} matches a model key '
             f'({len(state_dict)} checkpoint keys after renaming, '
             f'{len(model_state)} model keys). Model keys: '
@@ -234,7 +240,7 @@ def _record_missing_and_check(report: LoadReport, model_state: StateDict,
                'add_prefix=, rename= or key_map=.'))
 
     if strict and (report.missing or report.unexpected):
-        raise ValueError(
+        raise CheckpointMismatchError(
             f'strict loading from {report.source} failed: '
             f'{len(report.missing)} missing keys '
             f'({format_keys(report.missing)}) and '

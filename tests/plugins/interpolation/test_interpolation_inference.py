@@ -304,3 +304,20 @@ def test_bad_folder_frame_named_without_output(clip_with_cut, tmp_path, capsys,
     assert message in err[-1]
     # Frames 0-2 were interpolated before the bad one; none of it is kept.
     assert sorted(p.name for p in tmp_path.iterdir()) == ['frames']
+
+
+def test_cli_names_checkpoint_of_other_task(clip_with_cut, tmp_path, capsys):
+    import torch
+
+    from vidft.cli import main
+
+    checkpoint = str(tmp_path / 'other_task.pth')
+    torch.save({'state_dict': {'generator.conv.weight': torch.zeros(2, 2)}},
+               checkpoint)
+    config = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
+                      'interpolation', 'rife_small_scratch_demo.py')
+    status = main(['infer', config, checkpoint, clip_with_cut[0],
+                   '--out', str(tmp_path / 'out.mp4')])
+    assert status == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith('vidft infer: error: no checkpoint tensor from')

@@ -12,12 +12,14 @@ from .base import (INDEX_CACHE, INDEX_CACHE_SIZE, MAX_DECODE_ATTEMPTS,
 from .frame_cache import DecodedFrameCache
 from .frame_folder import FRAME_EXTENSIONS, frame_sort_key, list_frame_files
 from .open import BACKENDS, get_reader_class, open_video
-from .writer import PARTIAL_TAG, VideoWriter, fps_fraction, partial_path
+from .writer import (PARTIAL_TAG, VideoEncodeError, VideoWriter, fps_fraction,
+                     make_partial_file)
 
 __all__ = [
     'BACKENDS', 'DecodedFrameCache', 'FRAME_EXTENSIONS', 'INDEX_CACHE',
     'INDEX_CACHE_SIZE', 'MAX_DECODE_ATTEMPTS', 'OUTPUT_FORMATS',
-    'PARTIAL_TAG', 'VideoDecodeError', 'VideoReader', 'VideoWriter',
+    'PARTIAL_TAG', 'VideoDecodeError', 'VideoEncodeError', 'VideoReader',
+    'VideoWriter',
     'check_decoded_count', 'fps_fraction', 'frame_sort_key',
-    'get_reader_class', 'list_frame_files', 'open_video', 'partial_path'
+    'get_reader_class', 'list_frame_files', 'make_partial_file', 'open_video'
 ]

@@ -1,8 +1,9 @@
 """Write output videos with PyAV, so that a failed run leaves no partial file.
 
 Every inferencer that writes a video uses :class:`VideoWriter`. Frames are
-encoded into a partial file beside the target (``out.part.mp4`` for
-``out.mp4``, so that PyAV still sees the extension). :meth:`VideoWriter.close`
+encoded into a new hidden file beside the target (``.out.mp4.<random>.part.mp4``
+for ``out.mp4``, which keeps the extension for PyAV and cannot be a file of
+the user's). :meth:`VideoWriter.close`
 finishes the file and renames it to the target; :meth:`VideoWriter.abort`,
 or an exception inside a ``with`` block, deletes it. A user who stops a
 long run, or whose input breaks half way, finds either the whole video or
@@ -10,6 +11,7 @@ the file that was there before under the name they asked for.
 """
 import os
 import os.path as osp
+import tempfile
 from fractions import Fraction
 from typing import Optional, Union
 
@@ -17,14 +19,25 @@ import numpy as np
 
 from .base import OUTPUT_FORMATS
 
-#: Inserted before the extension of the file a writer encodes into.
+#: Ends the name of the file a writer encodes into, before the extension.
 PARTIAL_TAG = '.part'
 
 
-def partial_path(path: str) -> str:
-    """Return the file that :class:`VideoWriter` encodes ``path`` into."""
-    stem, extension = osp.splitext(path)
-    return stem + PARTIAL_TAG + extension
+def make_partial_file(path: str) -> str:
+    """Create and return a new, empty file beside ``path`` for
+    :class:`VideoWriter` to encode into. Its name is unique, so it is
+    never a file that existed before (such as the input video)."""
+    folder, name = osp.split(osp.abspath(path))
+    extension = osp.splitext(name)[1]
+    handle, partial = tempfile.mkstemp(
+        prefix=f'.{name}.', suffix=PARTIAL_TAG + extension, dir=folder)
+    os.close(handle)
+    return partial
+
+
+class VideoEncodeError(ValueError):
+    """A codec that this PyAV build lacks or that cannot write the frames
+    into the container of the output file."""
 
 
 def fps_fraction(fps: Union[float, Fraction]) -> Fraction:
@@ -52,7 +65,9 @@ class VideoWriter:
     frames with an odd side as 4:4:4.
 
     Raises:
-        ValueError: an unknown codec, ``path`` is a folder or ``source``.
+        VideoEncodeError: an unknown codec; :meth:`write` raises it when the
+            codec cannot write the frames into the container.
+        ValueError: ``path`` is a folder or ``source``.
         OSError: the partial file cannot be created (the message names it).
     """
 
@@ -64,9 +79,9 @@ class VideoWriter:
         import av
 
         if codec not in av.codecs_available:
-            raise ValueError(f'expected a video codec that this PyAV build '
-                             f"provides, got {codec!r}; try codec='libx264' "
-                             "or codec='mpeg4'")
+            raise VideoEncodeError(
+                f'expected a video codec that this PyAV build provides, got '
+                f"{codec!r}; try codec='libx264' or codec='mpeg4'")
         if osp.isdir(path):
             raise ValueError(f'expected a video file name, got the folder '
                              f'{path}')
@@ -75,16 +90,15 @@ class VideoWriter:
             raise ValueError(f'expected an output other than the input '
                              f'video, got {path} for both')
         self.path = path
-        self.partial_path = partial_path(path)
         self.fps = fps_fraction(fps)
         self.codec = codec
         self.crf = crf
         self.frames_written = 0
         self.stream = None
         self._closed = False
-        # PyAV creates the file only at the first packet. Creating it here
+        # PyAV creates its file only at the first packet. Creating it here
         # makes an unwritable folder fail before any frame is computed.
-        open(self.partial_path, 'wb').close()
+        self.partial_path = make_partial_file(path)
         try:
             self.container = av.open(
                 self.partial_path, mode='w',
@@ -96,13 +110,23 @@ class VideoWriter:
             raise
 
     def _add_stream(self, width: int, height: int) -> None:
-        self.stream = self.container.add_stream(self.codec, rate=self.fps)
-        self.stream.width, self.stream.height = width, height
-        odd = width % 2 == 1 or height % 2 == 1
-        self.stream.pix_fmt = ('yuv444p' if odd and self.codec == 'libx264'
-                               else 'yuv420p')
-        if self.codec == 'libx264':
-            self.stream.options = {'crf': str(self.crf)}
+        import av
+
+        try:
+            self.stream = self.container.add_stream(self.codec, rate=self.fps)
+            self.stream.width, self.stream.height = width, height
+            odd = width % 2 == 1 or height % 2 == 1
+            self.stream.pix_fmt = ('yuv444p' if odd and self.codec == 'libx264'
+                                   else 'yuv420p')
+            if self.codec == 'libx264':
+                self.stream.options = {'crf': str(self.crf)}
+        except (TypeError, ValueError, av.FFmpegError) as error:
+            raise self._encode_error(error) from None
+
+    def _encode_error(self, error: Exception) -> VideoEncodeError:
+        return VideoEncodeError(
+            f'codec {self.codec!r} cannot write {self.path}: {error}; try '
+            "codec='libx264' or codec='mpeg4'")
 
     def write(self, frame: np.ndarray) -> None:
         """Encode one (H, W, 3) uint8 RGB frame.
@@ -123,7 +147,10 @@ class VideoWriter:
             np.ascontiguousarray(frame), format='rgb24')
         video_frame.pts = self.frames_written
         video_frame.time_base = 1 / self.fps
-        self.container.mux(self.stream.encode(video_frame))
+        try:
+            self.container.mux(self.stream.encode(video_frame))
+        except av.FFmpegError as error:
+            raise self._encode_error(error) from None
         self.frames_written += 1
 
     def close(self) -> None:
@@ -138,10 +165,15 @@ class VideoWriter:
         if self.frames_written == 0:
             self.abort()
             raise ValueError(f'no frames were written to {self.path}')
+        import av
+
         try:
             self.container.mux(self.stream.encode())
             self.container.close()
             os.replace(self.partial_path, self.path)
+        except av.FFmpegError as error:
+            self.abort()
+            raise self._encode_error(error) from None
         except BaseException:
             self.abort()
             raise
