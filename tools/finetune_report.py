@@ -270,11 +270,18 @@ def run_strategy(args: argparse.Namespace, strategy: str) -> Dict[str, Any]:
     log_path = osp.join(work_dir, 'worker.log')
     started = time.perf_counter()
     with open(log_path, 'w') as log:
-        process = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
-                                 timeout=args.timeout)
+        try:
+            process = subprocess.run(command, stdout=log,
+                                     stderr=subprocess.STDOUT,
+                                     timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            raise SystemExit(f'strategy {strategy} ran past --timeout '
+                             f'{args.timeout:g} s and was stopped; its log is '
+                             f'{log_path}. Raise --timeout, or pass --reuse '
+                             'to keep the strategies that finished') from None
     if process.returncode != 0:
-        raise RuntimeError(f'strategy {strategy} failed with exit status '
-                           f'{process.returncode}; see {log_path}')
+        raise SystemExit(f'strategy {strategy} failed with exit status '
+                         f'{process.returncode}; see {log_path}')
     with open(osp.join(work_dir, RESULT_FILE)) as file:
         result = json.load(file)
     result['wall_seconds'] = time.perf_counter() - started
@@ -373,6 +380,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.max_iters is not None and args.max_iters <= MIN_WARMUP_ITERS:
         raise SystemExit(f'expected --max-iters > {MIN_WARMUP_ITERS}, got '
                          f'{args.max_iters}')
+    if args.timeout is not None and not args.timeout > 0:
+        raise SystemExit(f'expected --timeout > 0 seconds, got {args.timeout}')
     if args.val_interval is not None and args.val_interval < 1:
         raise SystemExit(f'expected --val-interval >= 1, got '
                          f'{args.val_interval}')

@@ -28,6 +28,10 @@ import numpy as np
 
 DEFAULT_BETA = 0.98
 DEFAULT_DIVERGE = 4.0
+
+# Points of the range test that a suggestion needs.
+MIN_POINTS = 3
+
 # Leading share of the curve left out of the slope search: the moving
 # average is still dominated by its first values there.
 SKIP_FRACTION = 0.1
@@ -82,9 +86,10 @@ def suggest_lr(lrs: Sequence[float], smoothed: Sequence[float]
     Raises:
         ValueError: Fewer than 3 points, or the loss never falls.
     """
-    if len(lrs) < 3:
-        raise ValueError(f'expected at least 3 points of the range test, got '
-                         f'{len(lrs)}; lower --start-lr or raise --num-iters')
+    if len(lrs) < MIN_POINTS:
+        raise ValueError(f'expected at least {MIN_POINTS} points of the '
+                         f'range test, got {len(lrs)}; lower --start-lr or '
+                         'raise --num-iters')
     losses = np.asarray(smoothed, dtype=float)
     log_lrs = np.log10(np.asarray(lrs, dtype=float))
     lowest = int(np.argmin(losses))
@@ -195,14 +200,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from vidft.config import load_config
 
-    cfg = load_config(args.config, args.cfg_options or None)
-    lrs = lr_schedule(args.start_lr, args.end_lr, args.num_iters)
-    step = build_step(cfg, args.seed)
-    history = range_test(step, lrs, beta=args.beta, diverge=args.diverge)
-    suggestion = suggest_lr(history['lrs'], history['smoothed'])
-
+    # Checked before the test, which trains for minutes.
+    if args.num_iters < MIN_POINTS:
+        raise SystemExit(f'expected --num-iters >= {MIN_POINTS}, got '
+                         f'{args.num_iters}')
+    try:
+        lrs = lr_schedule(args.start_lr, args.end_lr, args.num_iters)
+    except ValueError as error:
+        raise SystemExit(f'{error}; pass --start-lr below --end-lr') from None
     stem = osp.splitext(osp.basename(args.config))[0]
     out = args.out or f'lr_find_{stem}.png'
+    folder = osp.dirname(osp.abspath(out))
+    if not osp.isdir(folder):
+        raise SystemExit(f'the folder of --out {out} does not exist; create '
+                         f'{folder} first')
+    cfg = load_config(args.config, args.cfg_options or None)
+    step = build_step(cfg, args.seed)
+    history = range_test(step, lrs, beta=args.beta, diverge=args.diverge)
+    try:
+        suggestion = suggest_lr(history['lrs'], history['smoothed'])
+    except ValueError as error:
+        raise SystemExit(f'no suggestion: {error}') from None
+
     plot(history, suggestion, out, f'lr range test: {stem}')
     stopped = len(history['lrs'])
     print(f'ran {stopped} of {args.num_iters} iterations '

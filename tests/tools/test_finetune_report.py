@@ -226,3 +226,15 @@ def test_unfreeze_counts_iterations_of_budget(tmp_path):
     cfg = report.worker_config(args)
     assert cfg.model.type == 'PeftModel'
     assert cfg.model.peft['r'] == 2
+
+
+def test_timeout_names_strategy_and_log(tmp_path):
+    # The worker cannot even import torch in 10 ms.
+    config = REPO / 'configs' / 'recognition' / (
+        'tsm_efficientnet-lite0_imagenet_9e_camera-motion_demo.py')
+    with pytest.raises(SystemExit) as info:
+        report.main([str(config), '--strategies', 'full', '--timeout', '0.01',
+                     '--work-dir', str(tmp_path)])
+    message = str(info.value)
+    assert message.startswith('strategy full ran past --timeout 0.01 s')
+    assert str(tmp_path / 'full' / 'worker.log') in message

@@ -111,3 +111,18 @@ def test_plot_is_written(tmp_path):
     path = str(tmp_path / 'lr.png')
     lr_find.plot(history, suggestion, path, 'toy')
     assert osp.getsize(path) > 1000
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--num-iters', '2'], 'expected --num-iters >= 3, got 2'),
+    (['--start-lr', '1', '--end-lr', '1e-3'], 'pass --start-lr below --end-lr'),
+    (['--out', 'no_such_folder/lr.png'], 'no_such_folder/lr.png does not exist'),
+])
+def test_bad_options_stop_before_training(monkeypatch, argv, message):
+    # The config does not exist: the options are checked before it loads.
+    def no_training(*args, **kwargs):
+        raise AssertionError('the range test must not start')
+
+    monkeypatch.setattr(lr_find, 'build_step', no_training)
+    with pytest.raises(SystemExit, match=message):
+        lr_find.main(['missing_config.py', *argv])
