@@ -12,7 +12,7 @@ from vidft.cli import main
 
 BASE = '''
 default_scope = 'vidft'
-model = dict(type='Recognizer2D', cls_head=dict(num_classes=400))
+model = dict(type='recognition.Recognizer2D', cls_head=dict(num_classes=400))
 train_cfg = dict(by_epoch=True, max_epochs=50, val_interval=5)
 '''
 
@@ -43,7 +43,8 @@ def test_config_show_prints_merged_config(child, tmp_path, capsys):
     reloaded = Config.fromfile(str(printed)).to_dict()
     assert reloaded == {
         'default_scope': 'vidft',
-        'model': {'type': 'Recognizer2D', 'cls_head': {'num_classes': 10}},
+        'model': {'type': 'recognition.Recognizer2D',
+                  'cls_head': {'num_classes': 10}},
         'train_cfg': {'by_epoch': True, 'max_epochs': 7, 'val_interval': 5},
         'train_pipeline': [{'type': 'VideoDecode'}],
         'randomness': {'seed': 0},

@@ -11,7 +11,7 @@ DEFAULT_RUNTIME = REPO / 'configs' / '_base_' / 'default_runtime.py'
 BASE = '''
 default_scope = 'vidft'
 model = dict(
-    type='Recognizer2D',
+    type='recognition.Recognizer2D',
     backbone=dict(type='TimmBackbone', model_name='resnet18', drop_rate=0.2),
     cls_head=dict(type='ClsHead', num_classes=400, in_channels=512))
 train_cfg = dict(by_epoch=True, max_epochs=50, val_interval=5)
@@ -47,7 +47,7 @@ def test_base_inheritance_merges_dicts(child):
 
     assert cfg.model.cls_head.num_classes == 10
     assert cfg.model.cls_head.in_channels == 512
-    assert cfg.model.type == 'Recognizer2D'
+    assert cfg.model.type == 'recognition.Recognizer2D'
     assert cfg.train_cfg.max_epochs == 12
     assert cfg.train_cfg.val_interval == 5
     assert cfg.optim_wrapper.optimizer.lr == 0.01
@@ -70,7 +70,7 @@ def test_cfg_options_override_after_bases(child):
         'optim_wrapper.optimizer.lr=0.05',
         'param_scheduler.0.milestones=[1,2]',
         'model.backbone.out_indices=(1,2,3)',
-        'model.backbone.frozen=true',
+        'model.backbone.norm_eval=true',
         'load_from=None',
     ])
 
@@ -81,7 +81,7 @@ def test_cfg_options_override_after_bases(child):
     assert cfg.optim_wrapper.optimizer.lr == 0.05
     assert cfg.param_scheduler[0].milestones == [1, 2]
     assert cfg.model.backbone.out_indices == (1, 2, 3)
-    assert cfg.model.backbone.frozen is True
+    assert cfg.model.backbone.norm_eval is True
     assert cfg.load_from is None
 
 

@@ -10,7 +10,7 @@ from vidft.config import schema
 
 VALID = dict(
     default_scope='vidft',
-    model=dict(type='Recognizer2D', backbone=dict(depth=50)),
+    model=dict(type='recognition.Recognizer2D', backbone=dict(depth=50)),
     train_cfg=dict(by_epoch=True, max_epochs=3, val_interval=1),
     optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
     randomness=dict(seed=0),
@@ -137,7 +137,7 @@ def test_accepted_overrides_pass(recipe):
         'randomness.seed=None',
         'train_cfg.max_epochs=9',
         'launcher=pytorch',
-        'optim_wrapper.optimizer.betas=(0.9,0.99)',
+        'optim_wrapper.optimizer.nesterov=True',
         'train_cfg.dynamic_intervals=[(2,1)]',
     ])
 
@@ -406,6 +406,33 @@ def test_dataset_argument_types_are_checked():
         'train_dataloader.dataset.dataset.test_mode':
             "VideoDataset expects bool, got str 'yes'",
     }
+
+
+@pytest.mark.parametrize('changes, key, message', [
+    (dict(optim_wrapper=dict(optimizer=dict(type='SGD', lrr=0.1))),
+     'optim_wrapper.optimizer.lrr', "SGD takes no argument 'lrr'; did you mean 'lr'?"),
+    (dict(default_hooks=dict(logger=dict(type='LoggerHook', intervall=5))),
+     'default_hooks.logger.intervall', "did you mean 'interval'?"),
+    (dict(custom_hooks=[dict(type='LoggerHook', interval='two')]),
+     'custom_hooks[0].interval', "LoggerHook expects int, got str 'two'"),
+    (dict(model=dict(type='recognition.Recogniser2D')),
+     'model.type', "Did you mean 'recognition.Recognizer2D'"),
+    (dict(model=dict(type='recognition.Recognizer2D', cls_head=dict(
+        type='ClsHead', num_classes=5, in_channels=8, dropout=0.5))),
+     'model.cls_head.dropout', "did you mean 'dropout_ratio'?"),
+    (dict(val_evaluator=[dict(type='AccuracyMetric'), dict(type='AccMetrc')]),
+     'val_evaluator[1].type', "Did you mean 'AccuracyMetric'?"),
+    (dict(train_dataloader=dict(batchsize=2)),
+     'train_dataloader.batchsize', "did you mean 'batch_size'?"),
+    (dict(train_dataloader=dict(batch_size=0)),
+     'train_dataloader.batch_size', 'expected a batch size >= 1, got 0'),
+    (dict(train_dataloader=dict(batch_size=2, persistent_workers=True)),
+     'train_dataloader.persistent_workers', 'need num_workers > 0'),
+])
+def test_built_components_are_checked(changes, key, message):
+    problems = _problems(_config(**changes))
+    assert set(problems) == {key}
+    assert message in problems[key]
 
 
 def test_open_kwargs_dataset_not_checked():

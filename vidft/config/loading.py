@@ -52,7 +52,7 @@ def load_config(path: str, cfg_options: CfgOptions = None) -> Config:
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ConfigError(
                 [(key, f'cannot apply --cfg-options {key}={texts[key]}: '
-                  f'{exc}')], source=path) from exc
+                  f'{exc}{_list_hint(cfg, key)}')], source=path) from exc
 
     validate_config(cfg, overrides=texts)
 
@@ -61,6 +61,26 @@ def load_config(path: str, cfg_options: CfgOptions = None) -> Config:
     logger.debug('loaded config %s with %d overrides and plugins %s', path,
                  len(values), [info.name for info in loaded])
     return cfg
+
+
+def _list_hint(cfg: Config, key: str) -> str:
+    """Return how to address an item when a part of ``key`` names a list
+    in ``cfg`` by a name (``val_evaluator.type`` for a list of metrics)."""
+    node: Any = cfg
+    parts = key.split('.')
+    for depth, part in enumerate(parts):
+        if isinstance(node, (list, tuple)):
+            if part.isdigit():
+                node = node[int(part)] if int(part) < len(node) else None
+                continue
+            prefix = '.'.join(parts[:depth])
+            rest = '.'.join(parts[depth:])
+            return (f'. {prefix} is a list of {len(node)} here; name an item '
+                    f'by its index, e.g. {prefix}.0.{rest}')
+        if not isinstance(node, (dict, Config)) or part not in node:
+            return ''
+        node = node[part]
+    return ''
 
 
 def parse_cfg_options(items: Sequence[str]) -> Dict[str, Any]:

@@ -19,6 +19,14 @@ MAX_VALUE_REPR = 60
 # Loop arguments that the Runner passes itself.
 RUNNER_LOOP_ARGS = ('self', 'runner', 'dataloader', 'evaluator')
 
+# Registries that build the dicts below a model, in the order tried.
+MODEL_PART_REGISTRIES = ('BACKBONES', 'NECKS', 'HEADS', 'LOSSES', 'MODELS')
+
+# Data loader keys that the Runner takes out before it calls DataLoader.
+LOADER_RUNNER_KEYS = ('dataset', 'sampler', 'batch_sampler', 'collate_fn',
+                      'worker_init_fn', 'num_batch_per_epoch',
+                      'disable_subprocess_warning')
+
 # Scopes that are always valid besides the installed plugins.
 CORE_SCOPES = ('vidft', 'mmengine')
 
@@ -80,6 +88,8 @@ def validate_config(cfg: Config, *,
     problems.extend(problem for problem in _check_loop_arguments(cfg)
                     if problem[0] not in reported)
     problems.extend(_check_dataset_arguments(cfg))
+    problems.extend(problem for problem in _check_components(cfg)
+                    if problem[0] not in reported)
 
     if problems:
         raise ConfigError(_annotate(problems, overrides or {}),
@@ -175,6 +185,157 @@ def _accepted_arguments(cls: type) -> Optional[List[str]]:
     return None
 
 
+def _check_component(path: str, node: Mapping[str, Any], registry: Any,
+                     scope: Optional[str], *, unknown_type: bool = True,
+                     runner_keys: Sequence[str] = ()
+                     ) -> Iterator[Tuple[str, str]]:
+    """Check a dict that ``registry`` builds: its type is registered, and
+    its other keys are arguments of the class whose values fit the hints.
+
+    ``unknown_type=False`` skips a type that does not resolve (a dict that
+    another registry may build). ``runner_keys`` are keys that the code
+    building the dict removes before the class sees them.
+    """
+    from vidft.registry import UnknownTypeError
+
+    kind = node.get('type')
+    try:
+        if isinstance(kind, str):
+            with registry.switch_scope_and_registry(scope) as found:
+                kind = found.get(kind)
+    except UnknownTypeError as error:
+        kind = None
+        if unknown_type and _prefix_is_plugin(node['type']):
+            # An unknown prefix is reported by _check_scopes.
+            yield f'{path}.type', error.args[0]
+    except Exception:  # noqa: BLE001 the build reports its own errors
+        kind = None
+    accepted = (_accepted_arguments(kind)
+                if isinstance(kind, type) else None)
+    if accepted is None:
+        return
+    hints = _argument_hints(kind)
+    for key, value in node.items():
+        if key in ('type', '_scope_') or key in runner_keys:
+            continue
+        if key not in accepted:
+            yield f'{path}.{key}', _unknown_argument(kind, key, accepted)
+        elif key in hints and _matches_hint(value, hints[key]) is False:
+            yield (f'{path}.{key}',
+                   f'{kind.__name__} expects {_hint_name(hints[key])}, '
+                   f'got {_describe(value)}')
+
+
+def _check_model_node(path: str, node: Mapping[str, Any],
+                      scope: Optional[str],
+                      root: bool) -> Iterator[Tuple[str, str]]:
+    """Check the model and, below it, every dict whose type is a model
+    component (backbone, neck, head, loss, data preprocessor). A dict below
+    the model whose type none of these registries has is left to the
+    build, because another registry may build it."""
+    from vidft import registry
+
+    scope = node.get('_scope_', scope)
+    if root:
+        yield from _check_component(path, node, registry.MODELS, scope)
+    else:
+        for name in MODEL_PART_REGISTRIES:
+            problems = list(_check_component(
+                path, node, getattr(registry, name), scope,
+                unknown_type=False))
+            if problems or _resolves(node['type'], getattr(registry, name),
+                                     scope):
+                yield from problems
+                break
+    for key, value in node.items():
+        if isinstance(value, Mapping) and 'type' in value:
+            yield from _check_model_node(f'{path}.{key}', value, scope,
+                                         root=False)
+
+
+def _check_components(cfg: Config) -> Iterator[Tuple[str, str]]:
+    """Check the dicts that the Runner builds besides the datasets and the
+    loops: the model, the optimizer, the hooks, the metrics and the data
+    loaders' own arguments."""
+    from vidft.registry import HOOKS, METRICS, OPTIMIZERS
+
+    scope = cfg.get('default_scope')
+    model = cfg.get('model')
+    if isinstance(model, Mapping) and 'type' in model:
+        yield from _check_model_node('model', model, scope, root=True)
+    optim_wrapper = cfg.get('optim_wrapper')
+    if isinstance(optim_wrapper, Mapping):
+        optimizer = optim_wrapper.get('optimizer')
+        if isinstance(optimizer, Mapping) and 'type' in optimizer:
+            yield from _check_component('optim_wrapper.optimizer', optimizer,
+                                        OPTIMIZERS, scope)
+    hooks = cfg.get('default_hooks')
+    if isinstance(hooks, Mapping):
+        for name, hook in hooks.items():
+            if isinstance(hook, Mapping) and 'type' in hook:
+                yield from _check_component(f'default_hooks.{name}', hook,
+                                            HOOKS, scope)
+    for index, hook in enumerate(_as_list(cfg.get('custom_hooks'))):
+        if isinstance(hook, Mapping) and 'type' in hook:
+            yield from _check_component(f'custom_hooks[{index}]', hook,
+                                        HOOKS, scope)
+    for section in ('val_evaluator', 'test_evaluator'):
+        evaluator = cfg.get(section)
+        if isinstance(evaluator, Mapping) and 'metrics' in evaluator:
+            evaluator = evaluator['metrics']  # an Evaluator dict
+            section += '.metrics'
+        metrics = _as_list(evaluator)
+        for index, metric in enumerate(metrics):
+            if isinstance(metric, Mapping) and 'type' in metric:
+                where = (f'{section}[{index}]' if isinstance(
+                    evaluator, (list, tuple)) else section)
+                yield from _check_component(where, metric, METRICS, scope)
+    for section in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(section)
+        if isinstance(loader, Mapping):
+            yield from _check_loader(section, loader)
+
+
+def _resolves(kind: Any, registry: Any, scope: Optional[str]) -> bool:
+    if not isinstance(kind, str):
+        return True
+    try:
+        with registry.switch_scope_and_registry(scope) as found:
+            found.get(kind)
+    except Exception:  # noqa: BLE001 any failure means it does not resolve
+        return False
+    return True
+
+
+def _as_list(value: Any) -> List[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _check_loader(section: str,
+                  loader: Mapping[str, Any]) -> Iterator[Tuple[str, str]]:
+    """Check a data loader dict: its keys are DataLoader arguments or keys
+    that the Runner handles, and its worker settings fit together."""
+    from torch.utils.data import DataLoader
+
+    accepted = sorted(set(inspect.signature(DataLoader.__init__).parameters)
+                      - {'self'} | set(LOADER_RUNNER_KEYS))
+    for key in loader:
+        if key not in accepted:
+            yield f'{section}.{key}', _unknown_argument(DataLoader, key,
+                                                         accepted)
+    batch_size = loader.get('batch_size')
+    if isinstance(batch_size, int) and not isinstance(batch_size, bool) \
+            and batch_size < 1:
+        yield (f'{section}.batch_size',
+               f'expected a batch size >= 1, got {batch_size}')
+    if loader.get('persistent_workers') and loader.get('num_workers', 0) == 0:
+        yield (f'{section}.persistent_workers',
+               'persistent workers need num_workers > 0; set '
+               'persistent_workers=False to load in the main process')
+
+
 def _argument_hints(cls: type) -> Dict[str, Any]:
     """Return the type hints of the keyword arguments of ``cls(...)``,
     following ``**kwargs`` up the parent classes as
@@ -253,36 +414,12 @@ def _check_dataset_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
 
 def _check_dataset_node(path: str, dataset: Any,
                         scope: Optional[str]) -> Iterator[Tuple[str, str]]:
-    from vidft.registry import DATASETS, UnknownTypeError
+    from vidft.registry import DATASETS
 
     if not isinstance(dataset, Mapping) or 'type' not in dataset:
         return
     scope = dataset.get('_scope_', scope)
-    kind = dataset['type']
-    try:
-        if isinstance(kind, str):
-            with DATASETS.switch_scope_and_registry(scope) as registry:
-                kind = registry.get(kind)
-    except UnknownTypeError as error:
-        kind = None
-        if _prefix_is_plugin(dataset['type']):
-            # An unknown prefix is reported by _check_scopes.
-            yield f'{path}.type', error.args[0]
-    except Exception:  # noqa: BLE001 the build reports its own errors
-        kind = None
-    accepted = (_accepted_arguments(kind)
-                if isinstance(kind, type) else None)
-    if accepted is not None:
-        hints = _argument_hints(kind)
-        for key, value in dataset.items():
-            if key in ('type', '_scope_'):
-                continue
-            if key not in accepted:
-                yield f'{path}.{key}', _unknown_argument(kind, key, accepted)
-            elif key in hints and _matches_hint(value, hints[key]) is False:
-                yield (f'{path}.{key}',
-                       f'{kind.__name__} expects {_hint_name(hints[key])}, '
-                       f'got {_describe(value)}')
+    yield from _check_component(path, dataset, DATASETS, scope)
     # Wrapped datasets, checked whether or not the wrapper resolved.
     yield from _check_dataset_node(f'{path}.dataset', dataset.get('dataset'),
                                    scope)
