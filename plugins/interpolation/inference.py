@@ -131,7 +131,11 @@ class InterpolationInferencer:
         options = dict(options)
         if 'factor' in options:
             _check_factor(options.pop('factor'))
-        _check_options(options)
+        try:
+            _check_options(options)
+        except TypeError as error:
+            # The constructor also takes factor, which the call options lack.
+            raise TypeError(f'{error} and factor') from None
 
     def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None,
                  device: str = 'cpu', factor: int = 2, **default_options: Any) -> None:

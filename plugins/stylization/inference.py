@@ -132,6 +132,13 @@ class StylizationInferencer:
                 return
             yield from self.stylize_frames(np.stack(batch))
 
+    @staticmethod
+    def format_result(out_path: str) -> str:
+        """Describe the written video in one line, for ``vidft infer``."""
+        with open_video(out_path) as reader:
+            return (f'wrote {out_path}: {len(reader)} frames, '
+                    f'{reader.width}x{reader.height}, {reader.fps:.3f} fps')
+
     def style_problem(self, style: str) -> Optional[str]:
         """Return why the model cannot take the style image ``style``, or
         None when it can."""

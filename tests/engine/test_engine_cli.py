@@ -204,12 +204,14 @@ def test_infer_sigterm_leaves_no_partial_video(tmp_path):
     out = str(tmp_path / 'out.mp4')
     process = subprocess.Popen(
         [sys.executable, '-m', 'vidft', 'infer', config, 'none', str(source),
-         '--out', out], stderr=subprocess.DEVNULL)
+         '--out', out], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     # The partial file appears before the first frame is computed.
     while len(os.listdir(tmp_path)) < 2 and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert err.splitlines()[-1] == 'vidft infer: terminated'
     assert sorted(os.listdir(tmp_path)) == ['clip.mp4']

@@ -159,18 +159,26 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
     return None
 
 
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    # SystemExit unwinds the with blocks, so the writer deletes its partial
-    # file. The default SIGTERM action would end the process and leave it.
-    raise SystemExit(128 + signum)
+class _Terminated(Exception):
+    """SIGTERM arrived while the command ran."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    # The exception unwinds the with blocks, so the writer deletes its
+    # partial file. The default SIGTERM action would end the process and
+    # leave it. Printing here could re-enter a write to stderr.
+    raise _Terminated()
 
 
 def run(args: argparse.Namespace) -> int:
     if threading.current_thread() is not threading.main_thread():
         return _run(args)  # only the main thread may set signal handlers
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return _run(args)
+    except _Terminated:
+        print('vidft infer: terminated', file=sys.stderr)
+        return 128 + signal.SIGTERM
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -252,6 +252,7 @@ def test_cli_rejects_folder_without_frames(tmp_path, capsys):
     ('inferencer.fps=abc', 'fps option to be a number in (0, 1000]'),
     ('inferencer.fps=True', 'fps option to be a number in (0, 1000]'),
     ('inferencer.fsp=12', "unknown options ['fsp']"),
+    ('inferencer.factr=2', "'show_progress'] and factor"),
 ])
 def test_cli_rejects_bad_inferencer_option(clip_with_cut, tmp_path, capsys,
                                            option, message):

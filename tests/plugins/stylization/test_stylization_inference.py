@@ -56,6 +56,8 @@ def test_writes_video_at_input_rate_and_size(tmp_path, make_video,
         expected = (model.stylize(tensor) * 255).round().permute(0, 2, 3, 1)
     difference = np.abs(written.astype(np.float32) - expected.numpy())
     assert difference.mean() < 2.0
+    assert inferencer.format_result(out).startswith(
+        f'wrote {out}: 7 frames, 30x21, ')
 
 
 def test_reads_at_most_batch_size_frames(checkpoint):

@@ -64,6 +64,10 @@ class VideoWriter:
     Frames are stored as 4:2:0 (``yuv420p``), except that libx264 keeps
     frames with an odd side as 4:4:4.
 
+    NOTE: H.264 in 4:4:4 (the High 4:4:4 Predictive profile) does not play
+    in many browsers and hardware decoders. Crop or pad the frames to even
+    sides for a file that plays everywhere.
+
     Raises:
         VideoEncodeError: an unknown codec; :meth:`write` raises it when the
             codec cannot write the frames into the container.
