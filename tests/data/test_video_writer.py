@@ -15,6 +15,13 @@ def gradient_frames(count: int, height: int = 32, width: int = 48):
             for i in range(count)]
 
 
+def write_frames(path: str, frames, *args, **kwargs) -> VideoWriter:
+    with VideoWriter(path, *args, **kwargs) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer
+
+
 def decode(path: str):
     with av.open(path) as container:
         stream = container.streams.video[0]
@@ -25,9 +32,7 @@ def decode(path: str):
 @pytest.mark.parametrize('suffix', ['.mp4', '.mkv', '.avi', '.mov'])
 def test_writes_frames_at_rate(tmp_path, suffix):
     path = str(tmp_path / f'out{suffix}')
-    with VideoWriter(path, 30000 / 1001, crf=0) as writer:
-        for frame in gradient_frames(5):
-            writer.write(frame)
+    writer = write_frames(path, gradient_frames(5), 30000 / 1001, crf=0)
     frames, rate = decode(path)
     assert len(frames) == writer.frames_written == 5
     assert rate == Fraction(30000, 1001)
@@ -47,9 +52,7 @@ def test_error_inside_block_leaves_no_file(tmp_path):
 
 def test_failed_run_keeps_earlier_output(tmp_path):
     path = str(tmp_path / 'out.mp4')
-    with VideoWriter(path, 25) as writer:
-        for frame in gradient_frames(3):
-            writer.write(frame)
+    write_frames(path, gradient_frames(3), 25)
     before = open(path, 'rb').read()
     with pytest.raises(KeyboardInterrupt):
         with VideoWriter(path, 25) as writer:
@@ -63,9 +66,8 @@ def test_failed_run_keeps_earlier_output(tmp_path):
                                          ('mpeg4', 'odd.avi')])
 def test_odd_sizes_are_kept(tmp_path, codec, name):
     path = str(tmp_path / name)
-    with VideoWriter(path, 25, codec, crf=0) as writer:
-        for frame in gradient_frames(2, height=31, width=45):
-            writer.write(frame)
+    write_frames(path, gradient_frames(2, height=31, width=45), 25, codec,
+                 crf=0)
     frames, _ = decode(path)
     assert len(frames) == 2
     assert frames[0].shape == (31, 45, 3)
@@ -79,9 +81,7 @@ def test_rejects_unknown_codec(tmp_path):
 
 def test_other_container_by_extension(tmp_path):
     path = str(tmp_path / 'out.m4v')
-    with VideoWriter(path, 25) as writer:
-        for frame in gradient_frames(3):
-            writer.write(frame)
+    write_frames(path, gradient_frames(3), 25)
     assert len(decode(path)[0]) == 3
 
 
