@@ -61,8 +61,14 @@ def validate_config(cfg: Config, *,
     First, each top-level key must be an accepted key or a helper variable.
     A legacy key is reported with its modern replacement. Next, typed keys
     must have the right type, and closed sections must not contain unknown
-    keys. Last, the scopes named by ``default_scope``, ``_scope_`` and
-    ``type`` prefixes must exist. ``overrides`` maps ``--cfg-options`` keys
+    keys. Then the scopes named by ``default_scope``, ``_scope_`` and
+    ``type`` prefixes must exist. Last, each dict that the Runner builds (the
+    loops, datasets, model parts, optimizer, hooks, metrics and data
+    loaders) must name a registered type and only arguments that its class
+    takes, with values that fit the simple type hints of those arguments.
+    NOTE: transforms, samplers and schedulers are not checked yet, and a
+    class whose arguments end in open ``**kwargs`` passes every key.
+    ``overrides`` maps ``--cfg-options`` keys
     to the text the user gave, so that each problem they caused names its
     option. All problems are reported in one error.
     """
@@ -186,16 +192,12 @@ def _accepted_arguments(cls: type) -> Optional[List[str]]:
 
 
 def _check_component(path: str, node: Mapping[str, Any], registry: Any,
-                     scope: Optional[str], *, unknown_type: bool = True,
-                     runner_keys: Sequence[str] = ()
+                     scope: Optional[str], *, unknown_type: bool = True
                      ) -> Iterator[Tuple[str, str]]:
     """Check a dict that ``registry`` builds: its type is registered, and
     its other keys are arguments of the class whose values fit the hints.
-
     ``unknown_type=False`` skips a type that does not resolve (a dict that
-    another registry may build). ``runner_keys`` are keys that the code
-    building the dict removes before the class sees them.
-    """
+    another registry may build)."""
     from vidft.registry import UnknownTypeError
 
     kind = node.get('type')
@@ -216,7 +218,7 @@ def _check_component(path: str, node: Mapping[str, Any], registry: Any,
         return
     hints = _argument_hints(kind)
     for key, value in node.items():
-        if key in ('type', '_scope_') or key in runner_keys:
+        if key in ('type', '_scope_'):
             continue
         if key not in accepted:
             yield f'{path}.{key}', _unknown_argument(kind, key, accepted)
@@ -240,12 +242,9 @@ def _check_model_node(path: str, node: Mapping[str, Any],
         yield from _check_component(path, node, registry.MODELS, scope)
     else:
         for name in MODEL_PART_REGISTRIES:
-            problems = list(_check_component(
-                path, node, getattr(registry, name), scope,
-                unknown_type=False))
-            if problems or _resolves(node['type'], getattr(registry, name),
-                                     scope):
-                yield from problems
+            part_registry = getattr(registry, name)
+            if _resolves(node['type'], part_registry, scope):
+                yield from _check_component(path, node, part_registry, scope)
                 break
     for key, value in node.items():
         if isinstance(value, Mapping) and 'type' in value:
