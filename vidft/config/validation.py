@@ -359,9 +359,10 @@ def _argument_hints(cls: type) -> Dict[str, Any]:
 
 
 def _matches_hint(value: Any, hint: Any) -> Optional[bool]:
-    """Whether ``value`` fits the type hint ``hint``; None when the hint is
-    not one of the simple kinds checked here (then nothing is reported).
-    A str passes for a sequence hint, as configs often give one name."""
+    """Return whether ``value`` fits the type hint ``hint``, or None when
+    the hint is not one of the simple kinds checked here (then nothing is
+    reported). A str passes for a sequence hint, as configs often give one
+    name."""
     if hint is type(None):
         return value is None
     if hint is bool:
@@ -430,8 +431,8 @@ def _check_dataset_node(path: str, dataset: Any,
 
 
 def _prefix_is_plugin(kind: str) -> bool:
-    """Whether ``kind`` has no scope prefix or that of an installed plugin
-    or core scope, so that an unknown type is the type's fault."""
+    """Return whether ``kind`` has no scope prefix or that of an installed
+    plugin or core scope, so that an unknown type is the type's fault."""
     from .. import plugins
 
     if '.' not in kind:
