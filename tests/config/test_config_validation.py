@@ -422,6 +422,10 @@ def test_dataset_argument_types_are_checked():
      'model.cls_head.dropout', "did you mean 'dropout_ratio'?"),
     (dict(val_evaluator=[dict(type='AccuracyMetric'), dict(type='AccMetrc')]),
      'val_evaluator[1].type', "Did you mean 'AccuracyMetric'?"),
+    (dict(val_dataloader=dict(batch_size=1, dataset=dict(
+        type='recognition.VideoDataset', ann_file='val.txt',
+        pipeline=[dict(type='SampleFrames', clip_len=8), dict(type='Flipp')]))),
+     'val_dataloader.dataset.pipeline[1].type', "Did you mean 'Flip'"),
     (dict(train_dataloader=dict(batchsize=2)),
      'train_dataloader.batchsize', "did you mean 'batch_size'?"),
     (dict(train_dataloader=dict(batch_size=0)),

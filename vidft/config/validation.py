@@ -63,11 +63,12 @@ def validate_config(cfg: Config, *,
     must have the right type, and closed sections must not contain unknown
     keys. Then the scopes named by ``default_scope``, ``_scope_`` and
     ``type`` prefixes must exist. Last, each dict that the Runner builds (the
-    loops, datasets, model parts, optimizer, hooks, metrics and data
-    loaders) must name a registered type and only arguments that its class
-    takes, with values that fit the simple type hints of those arguments.
-    NOTE: transforms, samplers and schedulers are not checked yet, and a
-    class whose arguments end in open ``**kwargs`` passes every key.
+    loops, datasets and their transforms, model parts, optimizer, hooks,
+    metrics and data loaders) must name a registered type and only
+    arguments that its class takes, with values that fit the simple type
+    hints of those arguments. NOTE: samplers and schedulers are not checked
+    yet, and a class whose arguments end in open ``**kwargs`` passes every
+    key.
     ``overrides`` maps ``--cfg-options`` keys
     to the text the user gave, so that each problem they caused names its
     option. All problems are reported in one error.
@@ -414,12 +415,18 @@ def _check_dataset_arguments(cfg: Config) -> Iterator[Tuple[str, str]]:
 
 def _check_dataset_node(path: str, dataset: Any,
                         scope: Optional[str]) -> Iterator[Tuple[str, str]]:
-    from vidft.registry import DATASETS
+    from vidft.registry import DATASETS, TRANSFORMS
 
     if not isinstance(dataset, Mapping) or 'type' not in dataset:
         return
     scope = dataset.get('_scope_', scope)
     yield from _check_component(path, dataset, DATASETS, scope)
+    pipeline = dataset.get('pipeline')
+    if isinstance(pipeline, (list, tuple)):
+        for index, transform in enumerate(pipeline):
+            if isinstance(transform, Mapping) and 'type' in transform:
+                yield from _check_component(f'{path}.pipeline[{index}]',
+                                            transform, TRANSFORMS, scope)
     # Wrapped datasets, checked whether or not the wrapper resolved.
     yield from _check_dataset_node(f'{path}.dataset', dataset.get('dataset'),
                                    scope)
