@@ -207,7 +207,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         lrs = lr_schedule(args.start_lr, args.end_lr, args.num_iters)
     except ValueError as error:
-        raise SystemExit(f'{error}; pass --start-lr below --end-lr') from None
+        raise SystemExit(f'{error}; pass 0 < --start-lr < --end-lr') from None
     stem = osp.splitext(osp.basename(args.config))[0]
     out = args.out or f'lr_find_{stem}.png'
     folder = osp.dirname(osp.abspath(out))

@@ -185,3 +185,14 @@ def test_syntax_error_names_file_and_line(tmp_path):
     assert 'broken.py' in message
     assert 'line 2' in message
     assert 'fix the Python syntax' in message
+
+
+def test_field_of_list_option_gets_index_hint(tmp_path):
+    path = tmp_path / 'metrics.py'
+    path.write_text("val_evaluator = [dict(type='AccuracyMetric'), "
+                    "dict(type='ConfusionMatrix')]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path), ['val_evaluator.type=AccMetric'])
+    message = str(info.value)
+    assert 'val_evaluator is a list of 2 here' in message
+    assert 'e.g. val_evaluator.0.type' in message

@@ -115,7 +115,7 @@ def test_plot_is_written(tmp_path):
 
 @pytest.mark.parametrize('argv, message', [
     (['--num-iters', '2'], 'expected --num-iters >= 3, got 2'),
-    (['--start-lr', '1', '--end-lr', '1e-3'], 'pass --start-lr below --end-lr'),
+    (['--start-lr', '1', '--end-lr', '1e-3'], 'pass 0 < --start-lr < --end-lr'),
     (['--out', 'no_such_folder/lr.png'], 'no_such_folder/lr.png does not exist'),
 ])
 def test_bad_options_stop_before_training(monkeypatch, argv, message):

@@ -64,8 +64,9 @@ def load_config(path: str, cfg_options: CfgOptions = None) -> Config:
 
 
 def _list_hint(cfg: Config, key: str) -> str:
-    """Return how to address an item when a part of ``key`` names a list
-    in ``cfg`` by a name (``val_evaluator.type`` for a list of metrics)."""
+    """Return a hint when ``key`` gives a field name where ``cfg`` has a
+    list, which needs an item index (``val_evaluator.type`` for a list of
+    metrics), else an empty string."""
     node: Any = cfg
     parts = key.split('.')
     for depth, part in enumerate(parts):
