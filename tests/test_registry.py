@@ -4,6 +4,7 @@ The tests use registries of their own (no import locations) or registries
 without locations, so that no task code is imported.
 """
 import sys
+import textwrap
 
 import pytest
 
@@ -20,6 +21,15 @@ class FirstHead:
 
 class SecondHead:
     pass
+
+
+def plugin_source(scope: str, registry: str, definition: str) -> str:
+    """Return the source of a plugin module that registers ``definition``
+    (one function or class) in its scoped ``registry``."""
+    return ('from vidft.registry import scoped_registries\n\n'
+            f'registries = scoped_registries({scope!r})\n\n'
+            f'@registries.{registry}.register_module()\n'
+            + textwrap.dedent(definition).lstrip('\n'))
 
 
 @pytest.fixture
@@ -92,15 +102,10 @@ def test_unknown_scope_lists_installed_plugins(heads, fake_plugins):
 
 
 def test_unknown_type_names_providing_plugin(heads, fake_plugins):
-    fake_plugins.add('provider', '''
-        from vidft.registry import scoped_registries
-
-        registries = scoped_registries('provider')
-
-        @registries.HEADS.register_module()
+    fake_plugins.add('provider', plugin_source('provider', 'HEADS', '''
         class SlowFastHead:
             pass
-    ''')
+    '''))
 
     with pytest.raises(UnknownTypeError) as info:
         heads.get('SlowFastHead')
@@ -111,15 +116,10 @@ def test_unknown_type_names_providing_plugin(heads, fake_plugins):
 
 
 def test_scope_prefix_loads_plugin(fake_plugins):
-    module = fake_plugins.add('gamma', '''
-        from vidft.registry import scoped_registries
-
-        registries = scoped_registries('gamma')
-
-        @registries.FUNCTIONS.register_module()
+    module = fake_plugins.add('gamma', plugin_source('gamma', 'FUNCTIONS', '''
         def double(x):
             return 2 * x
-    ''')
+    '''))
     assert plugins.discover()['gamma'].status == 'not loaded'
 
     double = FUNCTIONS.get('gamma.double')
@@ -131,15 +131,10 @@ def test_scope_prefix_loads_plugin(fake_plugins):
 
 
 def test_prefixed_unknown_type_suggests_plugin_names(fake_plugins):
-    fake_plugins.add('epsilon', '''
-        from vidft.registry import scoped_registries
-
-        registries = scoped_registries('epsilon')
-
-        @registries.FUNCTIONS.register_module()
+    fake_plugins.add('epsilon', plugin_source('epsilon', 'FUNCTIONS', '''
         def triple(x):
             return 3 * x
-    ''')
+    '''))
 
     with pytest.raises(UnknownTypeError) as info:
         FUNCTIONS.get('epsilon.tripel')
@@ -152,15 +147,10 @@ def test_prefixed_unknown_type_suggests_plugin_names(fake_plugins):
 def test_suggestion_resolves_from_own_scope(fake_plugins):
     from vidft.registry import DATASETS
 
-    fake_plugins.add('zeta', '''
-        from vidft.registry import scoped_registries
-
-        registries = scoped_registries('zeta')
-
-        @registries.DATASETS.register_module()
+    fake_plugins.add('zeta', plugin_source('zeta', 'DATASETS', '''
         class ClipDataset:
             pass
-    ''')
+    '''))
 
     # mmengine finds a parent's name under the registry's own prefix only
     # from other scopes, so inside 'zeta' the suggestion has no prefix.

@@ -128,9 +128,9 @@ def default_config_dir() -> Optional[str]:
     """Return the demo configs' folder: ``configs/stylization`` under the
     current folder, else in the source checkout this plugin runs from
     (an editable install); None when neither exists."""
-    here = osp.dirname(osp.abspath(__file__))
+    package_dir = osp.dirname(osp.abspath(__file__))
     for folder in ('configs/stylization',
-                   osp.join(here, '..', '..', 'configs', 'stylization')):
+                   osp.join(package_dir, '..', '..', 'configs', 'stylization')):
         if osp.isfile(osp.join(folder, PERFRAME_CONFIG)):
             return osp.normpath(folder)
     return None
