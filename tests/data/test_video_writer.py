@@ -162,3 +162,11 @@ def test_codec_unfit_for_container_named(tmp_path, codec):
         with VideoWriter(str(tmp_path / 'out.mp4'), 25, codec) as writer:
             writer.write(gradient_frames(1)[0])
     assert os.listdir(tmp_path) == []
+
+
+def test_output_has_umask_permissions(tmp_path):
+    path = tmp_path / 'out.mp4'
+    write_frames(str(path), gradient_frames(1), 25)
+    reference = tmp_path / 'reference.bin'
+    reference.write_bytes(b'')
+    assert path.stat().st_mode == reference.stat().st_mode

@@ -1,10 +1,10 @@
 """Write output videos with PyAV, so that a failed run leaves no partial file.
 
 Every inferencer that writes a video uses :class:`VideoWriter`. Frames are
-encoded into a new hidden file beside the target (``.out.mp4.<random>.part.mp4``
-for ``out.mp4``, which keeps the extension for PyAV and cannot be a file of
-the user's). :meth:`VideoWriter.close`
-finishes the file and renames it to the target; :meth:`VideoWriter.abort`,
+encoded into a new hidden file beside the target
+(``.out.mp4.<random>.part.mp4`` for ``out.mp4``), which keeps the extension
+for PyAV and cannot be a file of the user's. :meth:`VideoWriter.close`
+finishes the file and renames it to the target. :meth:`VideoWriter.abort`,
 or an exception inside a ``with`` block, deletes it. A user who stops a
 long run, or whose input breaks half way, finds either the whole video or
 the file that was there before under the name they asked for.
@@ -32,6 +32,11 @@ def make_partial_file(path: str) -> str:
     handle, partial = tempfile.mkstemp(
         prefix=f'.{name}.', suffix=PARTIAL_TAG + extension, dir=folder)
     os.close(handle)
+    # mkstemp makes the file private (0600). The video gets the permissions
+    # that open() would give a new file under the process umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(partial, 0o666 & ~umask)
     return partial
 
 
