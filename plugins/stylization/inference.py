@@ -9,7 +9,8 @@ import torch
 from mmengine.config import Config
 from tqdm import tqdm
 
-from vidft.data.video import VideoWriter, check_decoded_count, open_video
+from vidft.data.video import (VideoWriter, check_decoded_count,
+                              default_output_path, open_video)
 from vidft.models import warn_untrained
 from vidft.registry import MODELS
 
@@ -164,7 +165,7 @@ class StylizationInferencer:
             input_path: Video file readable by
                 :func:`vidft.data.video.open_video`.
             out_path: Output video; by default ``<input stem>_stylized.mp4``
-                beside the input.
+                beside the input, which must not exist yet.
             style: Style image for a model that takes one; an error for
                 per-style networks (see the class doc).
             out: Another name for ``out_path``, the one ``vidft infer``
@@ -180,7 +181,8 @@ class StylizationInferencer:
                              f'{out_path!r} and {out!r}')
         out_path = out_path or out
         if out_path is None:
-            out_path = osp.splitext(input_path)[0] + '_stylized.mp4'
+            out_path = default_output_path(
+                osp.splitext(input_path)[0] + '_stylized.mp4')
         _check_options(options)
         opts = {**self.options, **options}
 

@@ -13,7 +13,8 @@ from torch import Tensor
 from tqdm import tqdm
 
 from vidft.data.video import (VideoDecodeError, VideoReader, VideoWriter,
-                              check_decoded_count, open_video)
+                              check_decoded_count, default_output_path,
+                              open_video)
 
 from .degradations import imresize_torch
 from .registry import INFERENCERS
@@ -225,7 +226,7 @@ class VSRInferencer:
                 :func:`vidft.data.video.open_video`.
             out_path: Output video file; by default
                 ``<input stem>_x<scale>.mp4`` (``_x<scale>_compare.mp4`` with
-                ``compare``) beside the input.
+                ``compare``) beside the input, which must not exist yet.
             out: The same as ``out_path``, the name ``vidft infer`` passes.
             **options: Overrides of :data:`DEFAULT_OPTIONS`, e.g.
                 ``compare=True`` or ``chunk_size=10``.
@@ -239,7 +240,8 @@ class VSRInferencer:
         if out_path is None:
             stem = osp.splitext(input_path)[0]
             suffix = '_compare' if opts['compare'] else ''
-            out_path = f'{stem}_x{self.scale}{suffix}.mp4'
+            out_path = default_output_path(
+                f'{stem}_x{self.scale}{suffix}.mp4')
 
         with open_video(input_path) as reader:
             total, fps = len(reader), reader.fps

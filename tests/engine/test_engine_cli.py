@@ -183,6 +183,24 @@ def test_ctrl_c_ends_with_status_130(capsys, monkeypatch):
     assert err == 'vidft test: interrupted\n'
 
 
+def test_warning_never_lands_inside_progress_bar(capsys):
+    import logging
+    import sys
+
+    from tqdm import tqdm
+
+    from vidft.cli import _configure_logging
+
+    _configure_logging('WARNING')
+    bar = tqdm(total=4, file=sys.stderr, mininterval=0)
+    bar.update(2)
+    logging.getLogger('vidft.test').warning('clip.mp4 is damaged')
+    bar.update(2)
+    bar.close()
+    lines = capsys.readouterr().err.replace('\r', '\n').splitlines()
+    assert 'WARNING vidft.test: clip.mp4 is damaged' in lines
+
+
 def test_infer_sigterm_leaves_no_partial_video(tmp_path):
     import signal
     import subprocess

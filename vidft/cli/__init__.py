@@ -127,7 +127,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _configure_logging(args.log_level)
     try:
         return int(module.run(command_args))
-    except (ConfigError, PluginError, FileNotFoundError) as exc:
+    except (ConfigError, PluginError, FileExistsError,
+            FileNotFoundError) as exc:
         print(f'vidft {args.command}: error: {exc}', file=sys.stderr)
         return EXIT_USER_ERROR
     except _user_errors() as exc:
@@ -143,12 +144,13 @@ def _user_errors() -> Tuple[type, ...]:
     # Imported only when an exception reaches main(): importing the engine
     # up front would slow every command down.
     from ..data.video.base import VideoDecodeError
+    from ..data.video.frame_folder import FrameFolderError
     from ..data.video.writer import VideoEncodeError
     from ..engine.checkpoint import CheckpointLoadError
     from ..finetune.checkpoint_io import UntrustedPickleError
     from ..finetune.loading import CheckpointMismatchError
-    return (CheckpointLoadError, CheckpointMismatchError, UntrustedPickleError,
-            VideoDecodeError, VideoEncodeError)
+    return (CheckpointLoadError, CheckpointMismatchError, FrameFolderError,
+            UntrustedPickleError, VideoDecodeError, VideoEncodeError)
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -171,6 +173,15 @@ class _StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value: object) -> None:
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # tqdm.write clears an open progress bar, prints the line and draws
+        # the bar again below it, so a warning never lands inside the bar.
+        from tqdm import tqdm
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001 - logging must not raise
+            self.handleError(record)
 
 
 def _configure_logging(level: str) -> None:

@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='write the output video here (.mp4, .mkv, .mov '
                         'or .avi). Without it, recognition writes no video, '
                         'VSR writes INPUT_x<scale>.mp4, stylization writes '
-                        'INPUT_stylized.mp4, and interpolation asks for it')
+                        'INPUT_stylized.mp4 (neither replaces an existing '
+                        'file), and interpolation asks for it')
     parser.add_argument('--compare', action='store_true',
                         help='VSR: write the bicubic upscaling and the model '
                         'output side by side')

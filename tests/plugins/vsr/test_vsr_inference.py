@@ -152,6 +152,24 @@ def test_video_file_to_file(tmp_path):
     assert first.shape == (96, 240, 3)
 
 
+def test_default_output_never_replaces_file(tmp_path, capsys):
+    from vidft.cli import EXIT_USER_ERROR, main
+
+    source = str(tmp_path / 'clip.mp4')
+    _write_video(source, _frames(3, 24, 32), Fraction(25, 1))
+    mine = tmp_path / 'clip_x4.mp4'
+    mine.write_bytes(b'a video of the user')
+    config = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs',
+                      'vsr', 'bicubic_x4_skvideo_demo.py')
+
+    assert main(['infer', config, 'none', source]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert f'pass --out {mine} (out_path in Python) to replace it' in err
+    assert mine.read_bytes() == b'a video of the user'
+    assert main(['infer', config, 'none', source, '--out', str(mine)]) == 0
+    assert mine.stat().st_size > 100
+
+
 def test_cli_compare_flag(tmp_path):
     from vidft.cli import EXIT_USER_ERROR, main
     from vidft.registry import MODELS

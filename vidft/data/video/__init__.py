@@ -10,16 +10,17 @@ from .base import (INDEX_CACHE, INDEX_CACHE_SIZE, MAX_DECODE_ATTEMPTS,
                    OUTPUT_FORMATS, VideoDecodeError, VideoReader,
                    check_decoded_count)
 from .frame_cache import DecodedFrameCache
-from .frame_folder import FRAME_EXTENSIONS, frame_sort_key, list_frame_files
+from .frame_folder import (FRAME_EXTENSIONS, FrameFolderError, frame_sort_key,
+                           list_frame_files)
 from .open import BACKENDS, get_reader_class, open_video
-from .writer import (PARTIAL_TAG, VideoEncodeError, VideoWriter, fps_fraction,
-                     make_partial_file)
+from .writer import (PARTIAL_TAG, VideoEncodeError, VideoWriter,
+                     default_output_path, fps_fraction, make_partial_file)
 
 __all__ = [
-    'BACKENDS', 'DecodedFrameCache', 'FRAME_EXTENSIONS', 'INDEX_CACHE',
-    'INDEX_CACHE_SIZE', 'MAX_DECODE_ATTEMPTS', 'OUTPUT_FORMATS',
+    'BACKENDS', 'DecodedFrameCache', 'FRAME_EXTENSIONS', 'FrameFolderError',
+    'INDEX_CACHE', 'INDEX_CACHE_SIZE', 'MAX_DECODE_ATTEMPTS', 'OUTPUT_FORMATS',
     'PARTIAL_TAG', 'VideoDecodeError', 'VideoEncodeError', 'VideoReader',
-    'VideoWriter',
-    'check_decoded_count', 'fps_fraction', 'frame_sort_key',
-    'get_reader_class', 'list_frame_files', 'make_partial_file', 'open_video'
+    'VideoWriter', 'check_decoded_count', 'default_output_path',
+    'fps_fraction', 'frame_sort_key', 'get_reader_class', 'list_frame_files',
+    'make_partial_file', 'open_video'
 ]

@@ -40,6 +40,25 @@ def make_partial_file(path: str) -> str:
     return partial
 
 
+def default_output_path(path: str) -> str:
+    """Return ``path``, an output name that an inferencer made up, if no
+    file has it yet.
+
+    An output path the user names may replace a file, but a made-up one
+    must not: ``clip_x4.mp4`` may be a video of the user's own.
+
+    Raises:
+        FileExistsError: ``path`` exists. The message names the option
+            that replaces it.
+    """
+    if osp.lexists(path):
+        raise FileExistsError(
+            f'{path} exists, and a default output name never replaces a '
+            f'file; pass --out {path} (out_path in Python) to replace it, '
+            'or another name')
+    return path
+
+
 class VideoEncodeError(ValueError):
     """A codec that this PyAV build lacks or that cannot write the frames
     into the container of the output file."""
