@@ -122,6 +122,27 @@ def test_cfg_option_with_unbalanced_brackets(child):
     assert info.value.keys == ['param_scheduler.0.milestones']
 
 
+@pytest.mark.parametrize('item, example', [
+    ('param_scheduler=[dict(type="StepLR",step_size=1)]',
+     'param_scheduler.0.type=NAME'),
+    ('model.backbone={"type":"ResNet"}', 'model.backbone.type=NAME'),
+])
+def test_cfg_option_with_dict_is_rejected(child, item, example):
+    with pytest.raises(ConfigError) as info:
+        load_config(child, [item])
+
+    assert info.value.keys == [item.partition('=')[0]]
+    assert 'contains a dict, which --cfg-options cannot parse' in \
+        str(info.value)
+    assert f'as in {example}' in str(info.value)
+
+
+def test_cfg_option_braces_in_string_pass():
+    values = parse_cfg_options(['filename_tmpl={:08d}.png'])
+
+    assert values == {'filename_tmpl': '{:08d}.png'}
+
+
 def test_cfg_option_into_non_dict_is_config_error(child):
     with pytest.raises(ConfigError) as info:
         load_config(child, ['default_scope.name=vidft'])

@@ -432,11 +432,41 @@ def test_dataset_argument_types_are_checked():
      'train_dataloader.batch_size', 'expected a batch size >= 1, got 0'),
     (dict(train_dataloader=dict(batch_size=2, persistent_workers=True)),
      'train_dataloader.persistent_workers', 'need num_workers > 0'),
+    (dict(train_dataloader=dict(
+        batch_size=2, sampler=dict(type='DefaultSampler', shufle=True))),
+     'train_dataloader.sampler.shufle', "did you mean 'shuffle'?"),
+    (dict(param_scheduler=[
+        dict(type='LinearLR', start_factor=0.1, end=1),
+        dict(type='CosineAnealingLR', T_max=8)]),
+     'param_scheduler[1].type', "Did you mean 'CosineAnnealingLR'"),
+    (dict(param_scheduler=dict(type='CosineAnnealingLR', T_maxx=8)),
+     'param_scheduler.T_maxx', "did you mean 'T_max'?"),
+    (dict(param_scheduler=dict(generator=[
+        dict(type='MultiStepLR', milestones=[2], gama=0.5)])),
+     'param_scheduler.generator[0].gama', "did you mean 'gamma'?"),
 ])
 def test_built_components_are_checked(changes, key, message):
     problems = _problems(_config(**changes))
     assert set(problems) == {key}
     assert message in problems[key]
+
+
+def test_scheduler_build_keys_pass():
+    validate_config(_config(param_scheduler=[
+        dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0,
+             end=1, convert_to_iter_based=True),
+        dict(type='CosineAnnealingLR', T_max=2, eta_min=0, begin=1, end=3)]))
+
+
+def test_scheduler_problem_names_its_option(recipe):
+    with open(recipe, 'a') as f:
+        f.write("param_scheduler = [dict(type='StepLR', step_size=1)]\n")
+
+    problems = _load_problems(recipe, ['param_scheduler.0.step_sise=2'])
+
+    assert set(problems) == {'param_scheduler[0].step_sise'}
+    assert ('from --cfg-options param_scheduler.0.step_sise=2'
+            in problems['param_scheduler[0].step_sise'])
 
 
 def test_open_kwargs_dataset_not_checked():

@@ -2,6 +2,7 @@
 import argparse
 import logging
 import os.path as osp
+import re
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from mmengine.config import Config, DictAction
@@ -120,8 +121,23 @@ def _parse_options(options: CfgOptions, source: Optional[str]
             raise ConfigError([(key, f'unbalanced brackets in --cfg-options '
                                 f'{item!r}; close every {unbalanced[0][0]}')],
                               source=source)
+        # A quoted key after the brace marks a dict, not a format string.
+        if re.search(r'\bdict\(|\{\s*[\'"]', text):
+            example = f'{key}.0.type' if text[:1] in '[(' else f'{key}.type'
+            raise ConfigError([(key, (
+                f'--cfg-options {item!r} contains a dict, which --cfg-options '
+                'cannot parse (values are numbers, strings, lists and '
+                'tuples); set the keys of an existing dict one per option, '
+                f'as in {example}=NAME, or write the dict in a config that '
+                'inherits from this one'))], source=source)
         namespace = argparse.Namespace()
-        _OPTION_PARSER(None, namespace, [item])
+        try:
+            _OPTION_PARSER(None, namespace, [item])
+        except RecursionError:
+            # mmengine's parser recurses without end on some values.
+            raise ConfigError([(key, f'cannot parse --cfg-options {item!r}; '
+                                'quote strings and check the brackets')],
+                              source=source) from None
         values[key] = namespace.cfg_options[key]
         texts[key] = text
     return values, texts

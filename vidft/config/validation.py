@@ -4,6 +4,7 @@ import difflib
 import importlib.util
 import inspect
 import os
+import re
 import typing
 from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
                     Set, Tuple, Union)
@@ -64,14 +65,12 @@ def validate_config(cfg: Config, *,
     keys. Then the scopes named by ``default_scope``, ``_scope_`` and
     ``type`` prefixes must exist. Last, each dict that the Runner builds (the
     loops, datasets and their transforms, model parts, optimizer, hooks,
-    metrics and data loaders) must name a registered type and only
-    arguments that its class takes, with values that fit the simple type
-    hints of those arguments. NOTE: samplers and schedulers are not checked
-    yet, and a class whose arguments end in open ``**kwargs`` passes every
-    key.
-    ``overrides`` maps ``--cfg-options`` keys
-    to the text the user gave, so that each problem they caused names its
-    option. All problems are reported in one error.
+    metrics, schedulers, data loaders and samplers) must name a registered
+    type and only arguments that its class takes, with values that fit the
+    simple type hints of those arguments. NOTE: a class whose arguments end
+    in open ``**kwargs`` passes every key. ``overrides`` maps
+    ``--cfg-options`` keys to the text the user gave, so that each problem
+    they caused names its option. All problems are reported in one error.
     """
     problems: List[Tuple[str, str]] = []
     schema_root = schema.typed_defaults()
@@ -193,12 +192,14 @@ def _accepted_arguments(cls: type) -> Optional[List[str]]:
 
 
 def _check_component(path: str, node: Mapping[str, Any], registry: Any,
-                     scope: Optional[str], *, unknown_type: bool = True
+                     scope: Optional[str], *, unknown_type: bool = True,
+                     build_keys: Sequence[str] = ()
                      ) -> Iterator[Tuple[str, str]]:
     """Check a dict that ``registry`` builds: its type is registered, and
     its other keys are arguments of the class whose values fit the hints.
     ``unknown_type=False`` skips a type that does not resolve (a dict that
-    another registry may build)."""
+    another registry may build). ``build_keys`` are keys that the build
+    function removes before it calls the class."""
     from vidft.registry import UnknownTypeError
 
     kind = node.get('type')
@@ -218,6 +219,7 @@ def _check_component(path: str, node: Mapping[str, Any], registry: Any,
     if accepted is None:
         return
     hints = _argument_hints(kind)
+    accepted = sorted(set(accepted) | set(build_keys))
     for key, value in node.items():
         if key in ('type', '_scope_'):
             continue
@@ -290,10 +292,47 @@ def _check_components(cfg: Config) -> Iterator[Tuple[str, str]]:
                 where = (f'{section}[{index}]' if isinstance(
                     evaluator, (list, tuple)) else section)
                 yield from _check_component(where, metric, METRICS, scope)
+    yield from _check_schedulers(cfg.get('param_scheduler'), scope)
     for section in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(section)
         if isinstance(loader, Mapping):
             yield from _check_loader(section, loader)
+            yield from _check_samplers(section, loader, scope)
+
+
+def _check_schedulers(schedulers: Any,
+                      scope: Optional[str]) -> Iterator[Tuple[str, str]]:
+    """Check ``param_scheduler``: one dict, a list of dicts, or a dict of
+    such lists keyed by optimizer name (several optimizers)."""
+    from vidft.registry import PARAM_SCHEDULERS
+
+    if isinstance(schedulers, Mapping) and 'type' not in schedulers:
+        groups = [(f'param_scheduler.{name}', value)
+                  for name, value in schedulers.items()]
+    else:
+        groups = [('param_scheduler', schedulers)]
+    for path, group in groups:
+        for index, scheduler in enumerate(_as_list(group)):
+            if not (isinstance(scheduler, Mapping) and 'type' in scheduler):
+                continue
+            where = (f'{path}[{index}]' if isinstance(group, (list, tuple))
+                     else path)
+            # mmengine's build function takes convert_to_iter_based out.
+            yield from _check_component(
+                where, scheduler, PARAM_SCHEDULERS, scope,
+                build_keys=('convert_to_iter_based',))
+
+
+def _check_samplers(section: str, loader: Mapping[str, Any],
+                    scope: Optional[str]) -> Iterator[Tuple[str, str]]:
+    """Check the sampler and batch sampler dicts of a data loader."""
+    from vidft.registry import DATA_SAMPLERS
+
+    for key in ('sampler', 'batch_sampler'):
+        sampler = loader.get(key)
+        if isinstance(sampler, Mapping) and 'type' in sampler:
+            yield from _check_component(f'{section}.{key}', sampler,
+                                        DATA_SAMPLERS, scope)
 
 
 def _resolves(kind: Any, registry: Any, scope: Optional[str]) -> bool:
@@ -654,10 +693,12 @@ def _annotate(problems: List[Tuple[str, str]],
     """Append the ``--cfg-options`` item that caused each problem."""
     annotated = []
     for key, reason in problems:
+        # Problems name list items as hooks[0]; --cfg-options as hooks.0.
+        dotted = re.sub(r'\[(\d+)\]', r'.\1', key)
         sources = [
             f'{option}={text}' for option, text in overrides.items()
-            if option == key or option.startswith(key + '.')
-            or key.startswith(option + '.')
+            if option == dotted or option.startswith(dotted + '.')
+            or dotted.startswith(option + '.')
         ]
         if sources:
             reason += f" (from --cfg-options {' '.join(sources)})"
