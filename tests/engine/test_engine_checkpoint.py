@@ -185,6 +185,23 @@ def test_resume_explicit_corrupt_checkpoint_raises(tmp_path: Path) -> None:
         _train(work_dir, max_iters=4, resume=str(broken))
 
 
+def test_resume_into_other_head_shape_raises(tmp_path: Path) -> None:
+    work_dir = tmp_path / 'work'
+    _train(work_dir, max_iters=2)
+    checkpoint = work_dir / 'iter_2.pth'
+    state = torch.load(checkpoint, weights_only=False)
+    state['state_dict']['head.weight'] = torch.zeros(7, 4)
+    torch.save(state, checkpoint)
+
+    with pytest.raises(ValueError) as info:
+        _train(work_dir, max_iters=4, resume=str(checkpoint))
+
+    message = str(info.value)
+    assert f'cannot resume from {checkpoint}' in message
+    assert 'head.weight (7, 4) in the checkpoint' in message
+    assert f'load_from={checkpoint}' in message
+
+
 def test_load_from_goes_through_safe_load(tmp_path: Path) -> None:
     marker = tmp_path / 'code_ran'
     evil = tmp_path / 'evil.pth'

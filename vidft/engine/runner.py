@@ -48,6 +48,39 @@ def _check_names_match(filename: str, checkpoint: Any, model: torch.nn.Module,
             'this config, or set model.backbone.pretrained to load '
             'backbone weights with a key map')
 
+def _check_shapes_match(filename: str, checkpoint: Any,
+                        model: torch.nn.Module,
+                        revise_keys: Sequence[Tuple[str, str]]) -> None:
+    """Raise when a weight of ``checkpoint`` has another shape than the
+    model's weight of that name.
+
+    Resuming needs the model the checkpoint was trained with: mmengine
+    would skip such a weight with a log line, and the optimizer state
+    would then fail inside the first update.
+    """
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(
+        checkpoint, dict) else None
+    if not isinstance(state, dict):
+        return
+    model_state = model.state_dict()
+    mismatched = []
+    for name, value in state.items():
+        for pattern, replacement in revise_keys:
+            name = re.sub(pattern, replacement, name)
+        expected = model_state.get(name)
+        if (expected is not None and hasattr(value, 'shape')
+                and tuple(value.shape) != tuple(expected.shape)):
+            mismatched.append(f'{name} {tuple(value.shape)} in the checkpoint, '
+                              f'{tuple(expected.shape)} in the model')
+    if mismatched:
+        raise CheckpointMismatchError(
+            f'cannot resume from {filename}: {len(mismatched)} weight(s) '
+            f'have another shape in the model of the config, first '
+            f'{mismatched[0]}. Resume with the config the checkpoint was '
+            'trained with, or start a new run from its weights with '
+            f'load_from={filename} and no --resume')
+
+
 @RUNNERS.register_module()
 class VidftRunner(Runner):
     """mmengine's :class:`~mmengine.runner.Runner` with vidft's safety rules.
@@ -123,6 +156,8 @@ class VidftRunner(Runner):
         model = self.model.module if is_model_wrapper(
             self.model) else self.model
         _check_names_match(filename, checkpoint, model, revise_keys)
+        if self._resuming:
+            _check_shapes_match(filename, checkpoint, model, revise_keys)
         checkpoint = _load_checkpoint_to_model(
             model, checkpoint, strict, revise_keys=list(revise_keys))
         self._has_loaded = True
