@@ -31,11 +31,15 @@ class EngineToyDataset(Dataset):
     """Clips of 3 x 8 x 8 noise whose mean brightness encodes the label.
 
     ``nan_indices`` lists samples whose pixels are all NaN, which makes the
-    loss of the batch holding them NaN.
+    loss of the batch holding them NaN. ``classes`` sets
+    ``metainfo['classes']``, which checkpoints save.
     """
 
     def __init__(self, length: int = 16, seed: int = 0,
-                 nan_indices: Sequence[int] = ()) -> None:
+                 nan_indices: Sequence[int] = (),
+                 classes: Optional[Sequence[str]] = None) -> None:
+        if classes is not None:
+            self.metainfo = dict(classes=tuple(classes))
         generator = torch.Generator().manual_seed(seed)
         self.labels = torch.arange(length) % NUM_CLASSES
         noise = torch.randn(length, 3, 8, 8, generator=generator)

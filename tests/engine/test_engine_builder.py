@@ -54,7 +54,8 @@ def test_prepare_config_applies_options(tmp_path: Path) -> None:
     assert backends == ['LocalVisBackend', 'TensorboardVisBackend']
     hooks = [h['type'] for h in prepared.custom_hooks]
     assert hooks == ['NonFiniteLossHook', 'RandomStateHook',
-                     'TrainingCurveHook', 'BadSampleReportHook']
+                     'TrainingCurveHook', 'BadSampleReportHook',
+                     'ClassNamesCheckHook']
     assert prepared.custom_hooks[0]['skip_nonfinite'] is False
     assert cfg.optim_wrapper.type == 'OptimWrapper'  # input left alone
 

@@ -147,10 +147,12 @@ def _user_errors() -> Tuple[type, ...]:
     from ..data.video.frame_folder import FrameFolderError
     from ..data.video.writer import VideoEncodeError
     from ..engine.checkpoint import CheckpointLoadError
+    from ..engine.hooks import ClassNamesMismatchError
     from ..finetune.checkpoint_io import UntrustedPickleError
     from ..finetune.loading import CheckpointMismatchError
-    return (CheckpointLoadError, CheckpointMismatchError, FrameFolderError,
-            UntrustedPickleError, VideoDecodeError, VideoEncodeError)
+    return (CheckpointLoadError, CheckpointMismatchError,
+            ClassNamesMismatchError, FrameFolderError, UntrustedPickleError,
+            VideoDecodeError, VideoEncodeError)
 
 
 def _exit_code(exc: SystemExit) -> int:

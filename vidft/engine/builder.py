@@ -21,7 +21,8 @@ from .runner import AUTO_RESUME, VidftRunner
 
 # Hooks build_runner adds when the config does not list them.
 DEFAULT_CUSTOM_HOOKS = ('NonFiniteLossHook', 'RandomStateHook',
-                        'TrainingCurveHook', 'BadSampleReportHook')
+                        'TrainingCurveHook', 'BadSampleReportHook',
+                        'ClassNamesCheckHook')
 
 # Optimizer wrapper types that --amp may switch to AmpOptimWrapper.
 AMP_CONVERTIBLE = ('OptimWrapper', 'AmpOptimWrapper')
