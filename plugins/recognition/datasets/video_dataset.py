@@ -73,6 +73,43 @@ class _LabelledDataset(BaseVideoDataset):
                         f'{label}, expected a class index in [0, '
                         f'{num_classes}); fix the annotation, num_classes or '
                         'the label map')
+        if num_classes is not None and not self.multi_class:
+            self._check_pipeline_label_maps(num_classes, classes)
+
+    def _check_pipeline_label_maps(self, num_classes: int,
+                                   classes: Optional[Sequence[str]]) -> None:
+        """Raise ValueError for a transform whose label map (``Flip``'s
+        ``flip_label_map``, ``ReverseFrameOrder``'s ``label_map``) names a
+        class index outside ``[0, num_classes)``, and log the classes that
+        each map turns into others.
+
+        A pipeline inherited from another config keeps that config's maps,
+        which are wrong for other classes.
+        """
+        def name(index: int) -> str:
+            return repr(classes[index]) if classes else str(index)
+
+        for transform in getattr(self.pipeline, 'transforms', []):
+            for attribute in ('flip_label_map', 'label_map'):
+                mapping = getattr(transform, attribute, None)
+                if not isinstance(mapping, dict) or not mapping:
+                    continue
+                where = f'{type(transform).__name__}.{attribute}'
+                for source, target in mapping.items():
+                    if not (0 <= source < num_classes
+                            and 0 <= target < num_classes):
+                        raise ValueError(
+                            f'{where} maps class {source} to {target}, but '
+                            f'{self.ann_file} has {num_classes} classes '
+                            f'(0 to {num_classes - 1}). A label map belongs '
+                            'to the classes it was written for: remove it '
+                            'from the pipeline (an inherited pipeline keeps '
+                            'the maps of its config), or rewrite it for these '
+                            'classes')
+                turns = ', '.join(f'{name(source)} into {name(target)}'
+                                  for source, target in mapping.items())
+                print_log(f'{self.ann_file}: {where} turns {turns}',
+                          logger='current', level=logging.INFO)
 
     @staticmethod
     def _describe(sample: dict) -> str:

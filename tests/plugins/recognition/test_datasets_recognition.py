@@ -91,6 +91,43 @@ def test_list_label_map_sets_classes(videos, tmp_path):
     assert dataset.metainfo['classes'] == ('walking', 'running')
 
 
+def test_label_map_outside_classes_rejected(videos, tmp_path):
+    root, _ = videos
+    write(str(tmp_path / 'train.txt'), 'walk.mp4 0\nrun.mp4 1\njump.mp4 2\n')
+    pipeline = VIDEO_PIPELINE[:3] + [
+        dict(type='ReverseFrameOrder', prob=0.5, label_map={1: 2, 3: 4})
+    ] + VIDEO_PIPELINE[3:]
+
+    with pytest.raises(ValueError) as info:
+        VideoDataset(str(tmp_path / 'train.txt'), pipeline,
+                     data_prefix=str(root), ann_format='list', num_classes=3)
+
+    message = str(info.value)
+    assert 'ReverseFrameOrder.label_map maps class 3 to 4' in message
+    assert 'train.txt has 3 classes (0 to 2)' in message
+    assert 'remove it from the pipeline' in message
+
+
+def test_label_map_turns_logged_by_name(videos, tmp_path, monkeypatch):
+    from vidft_recognition.datasets import video_dataset
+
+    logged = []
+    monkeypatch.setattr(video_dataset, 'print_log',
+                        lambda message, **kwargs: logged.append(message))
+    root, _ = videos
+    write(str(tmp_path / 'train.txt'), 'walk.mp4 0\nrun.mp4 1\n')
+    write(str(tmp_path / 'classes.txt'), 'walking\nrunning\n')
+    pipeline = VIDEO_PIPELINE[:3] + [
+        dict(type='Flip', flip_ratio=0.5, flip_label_map={0: 1})
+    ] + VIDEO_PIPELINE[3:]
+
+    VideoDataset('train.txt', pipeline, data_prefix=str(root),
+                 data_root=str(tmp_path), label_map='classes.txt')
+
+    assert (f"{tmp_path / 'train.txt'}: Flip.flip_label_map turns "
+            "'walking' into 'running'") in logged
+
+
 def test_csv_format_with_class_names(videos, tmp_path):
     root, levels = videos
     write(str(tmp_path / 'labels.csv'),
