@@ -451,6 +451,20 @@ def test_built_components_are_checked(changes, key, message):
     assert message in problems[key]
 
 
+def test_topk_above_num_classes_reported():
+    model = dict(type='recognition.Recognizer2D', cls_head=dict(
+        type='ClsHead', num_classes=4, in_channels=8))
+    problems = _problems(_config(
+        model=model, val_evaluator=[dict(type='AccuracyMetric', topk=(1, 5))],
+        test_evaluator=dict(type='AccuracyMetric', topk=3)))
+
+    assert set(problems) == {'val_evaluator[0].topk'}
+    message = problems['val_evaluator[0].topk']
+    assert ('top-5 accuracy needs at least 5 classes, but '
+            'model.cls_head.num_classes is 4') in message
+    assert 'use topk=(1,)' in message
+
+
 def test_scheduler_build_keys_pass():
     validate_config(_config(param_scheduler=[
         dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0,

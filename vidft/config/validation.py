@@ -96,6 +96,7 @@ def validate_config(cfg: Config, *,
     problems.extend(_check_dataset_arguments(cfg))
     problems.extend(problem for problem in _check_components(cfg)
                     if problem[0] not in reported)
+    problems.extend(_check_topk(cfg))
 
     if problems:
         raise ConfigError(_annotate(problems, overrides or {}),
@@ -333,6 +334,51 @@ def _check_samplers(section: str, loader: Mapping[str, Any],
         if isinstance(sampler, Mapping) and 'type' in sampler:
             yield from _check_component(f'{section}.{key}', sampler,
                                         DATA_SAMPLERS, scope)
+
+
+def _num_classes(node: Any, path: str) -> Iterator[Tuple[str, int]]:
+    """Yield the path and value of every int ``num_classes`` below ``node``."""
+    if not isinstance(node, Mapping):
+        return
+    for key, value in node.items():
+        where = f'{path}.{key}'
+        if key == 'num_classes' and isinstance(value, int) \
+                and not isinstance(value, bool):
+            yield where, value
+        else:
+            yield from _num_classes(value, where)
+
+
+def _check_topk(cfg: Config) -> Iterator[Tuple[str, str]]:
+    """Report a top-k metric whose k exceeds the model's number of classes,
+    which the metric would otherwise find only at the first validation."""
+    found = dict(_num_classes(cfg.get('model'), 'model'))
+    if len(set(found.values())) != 1:
+        return  # no head, or heads of different sizes
+    where, num_classes = next(iter(found.items()))
+    for section in ('val_evaluator', 'test_evaluator'):
+        evaluator = cfg.get(section)
+        if isinstance(evaluator, Mapping) and 'metrics' in evaluator:
+            evaluator = evaluator['metrics']
+            section += '.metrics'
+        metrics = _as_list(evaluator)
+        for index, metric in enumerate(metrics):
+            topk = metric.get('topk') if isinstance(metric, Mapping) else None
+            topk = (topk, ) if isinstance(topk, int) else topk
+            if not isinstance(topk, (list, tuple)):
+                continue
+            too_large = [k for k in topk if isinstance(k, int) and
+                         k > num_classes]
+            if too_large:
+                path = (f'{section}[{index}]' if isinstance(
+                    evaluator, (list, tuple)) else section)
+                valid_topk = tuple(
+                    k for k in topk if k not in too_large) or (1, )
+                yield (f'{path}.topk',
+                       f'top-{too_large[0]} accuracy needs at least '
+                       f'{too_large[0]} classes, but {where} is '
+                       f'{num_classes}, so it would be 1.0 for any model; '
+                       f'use topk={valid_topk}')
 
 
 def _resolves(kind: Any, registry: Any, scope: Optional[str]) -> bool:

@@ -70,8 +70,9 @@ def _check_shapes_match(filename: str, checkpoint: Any,
         expected = model_state.get(name)
         if (expected is not None and hasattr(value, 'shape')
                 and tuple(value.shape) != tuple(expected.shape)):
-            mismatched.append(f'{name} {tuple(value.shape)} in the checkpoint, '
-                              f'{tuple(expected.shape)} in the model')
+            mismatched.append(
+                f'{name} {tuple(value.shape)} in the checkpoint, '
+                f'{tuple(expected.shape)} in the model')
     if mismatched:
         raise CheckpointMismatchError(
             f'cannot resume from {filename}: {len(mismatched)} weight(s) '
