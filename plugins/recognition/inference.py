@@ -178,7 +178,10 @@ class RecognitionInferencer:
         if self.class_names is None:
             logger.warning(
                 'no class names in the checkpoint or the config; labels are '
-                'shown as class_<label>. Pass class_names to name them')
+                'shown as class_<label>. To name them, add inferencer = '
+                "dict(type='recognition.RecognitionInferencer', "
+                'class_names=[...]) to the config, or metainfo=dict('
+                'classes=[...]) to its test dataset')
 
     def _load_checkpoint(self, path: str, trust: bool) -> Dict[str, Any]:
         if path.endswith('.safetensors'):

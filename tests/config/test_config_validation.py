@@ -50,6 +50,13 @@ def test_config_error_is_value_error():
     assert issubclass(ConfigError, ValueError)
 
 
+def test_config_error_without_source():
+    single = ConfigError([('model', 'missing')])
+    assert str(single) == 'invalid config: model: missing'
+    several = ConfigError([('model', 'missing'), ('seed', 'expected int')])
+    assert str(several).startswith('invalid config (2 problems):\n')
+
+
 def test_typo_suggests_runner_key(recipe):
     with open(recipe, 'a') as f:
         f.write('optim_wraper = dict(optimizer=dict(lr=0.1))\n')

@@ -10,7 +10,8 @@ from torch import nn
 
 from vidft import plugins
 from vidft.cli import main as cli_main
-from vidft.finetune import PeftModel, read_peft_reference
+from vidft.finetune import (CheckpointMismatchError, PeftModel,
+                            read_peft_reference)
 from vidft.registry import MODELS
 
 NUM_CLASSES = 3
@@ -234,7 +235,7 @@ def test_checkpoint_round_trip_and_base_check(tmp_path):
     other_path = str(tmp_path / 'other.pth')
     torch.save(other.backbone.model.state_dict(), other_path)
     mismatched = lora_model(other_path)
-    with pytest.raises(ValueError, match='base weights'):
+    with pytest.raises(CheckpointMismatchError, match='base weights'):
         mismatched.load_state_dict(state, strict=False)
 
 
@@ -278,11 +279,35 @@ def test_export_merge_lora_cli(tmp_path):
     assert difference.max().item() < 1e-5
 
 
-def test_export_rejects_plain_config(tmp_path):
+def test_export_rejects_plain_config(tmp_path, capsys):
     config = write_config(str(tmp_path / 'plain.py'), video_recognizer())
     checkpoint = str(tmp_path / 'ckpt.pth')
     torch.save(dict(state_dict={}), checkpoint)
-    with pytest.raises(ValueError, match="model type is 'PeftModel'"):
-        cli_main(['export', '--merge-lora', config, checkpoint,
-                  str(tmp_path / 'out.pth')])
+    status = cli_main(['export', '--merge-lora', config, checkpoint,
+                       str(tmp_path / 'out.pth')])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f'vidft export: error: invalid config {config}: '
+                          "model.type: expected a config whose model type is "
+                          "'PeftModel'")
+    assert 'Traceback' not in err
+    assert len(err.splitlines()) == 1
+    assert not osp.exists(tmp_path / 'out.pth')
+
+
+def test_export_rejects_plain_checkpoint(tmp_path, capsys):
+    config = write_config(str(tmp_path / 'lora.py'), dict(
+        type='PeftModel', model=image_recognizer('test_efficientnet'),
+        peft=dict(method='lora', target_types=['Conv2d'], r=2)))
+    checkpoint = str(tmp_path / 'plain.pth')
+    plain = MODELS.build(image_recognizer('test_efficientnet'))
+    torch.save(dict(state_dict=plain.state_dict()), checkpoint)
+    status = cli_main(['export', '--merge-lora', config, checkpoint,
+                       str(tmp_path / 'out.pth')])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f'vidft export: error: {checkpoint} has no LoRA '
+                          'base reference')
+    assert 'Traceback' not in err
+    assert len(err.splitlines()) == 1
     assert not osp.exists(tmp_path / 'out.pth')

@@ -10,6 +10,7 @@ from typing import Dict, List
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
 from torch.utils.data import DataLoader
 
@@ -158,6 +159,95 @@ def test_check_min_frames_from_config(videos, tmp_path):
         "dict(type='VideoInit', backend='opencv'),"
         "dict(type='SampleFrames', clip_len=4, frame_interval=3)])))\n")
     assert sampler_needs(str(config)) == (12, 'opencv')
+
+
+def _write_check_config(path: Path, **loaders: dict) -> str:
+    """Write a config whose data loaders contain the given dataset dicts and
+    whose training pipeline samples one frame."""
+    pipeline = [dict(type='VideoInit'), dict(type='SampleFrames', clip_len=1)]
+    lines = [f'{key} = dict(dataset=dict(type=\'BaseVideoDataset\', '
+             f'pipeline={pipeline!r}, **{dataset!r}))\n'
+             for key, dataset in loaders.items()]
+    path.write_text(''.join(lines))
+    return str(path)
+
+
+@pytest.fixture
+def relative_list(videos, tmp_path) -> str:
+    """A video list of good files, named relative to their folder."""
+    path = tmp_path / 'val_list.txt'
+    path.write_text(f"{Path(videos['good']).name} 0\n"
+                    f"{Path(videos['good_avi']).name} 1\n")
+    return str(path)
+
+
+def test_check_prefix_from_matching_dataset(videos, relative_list, tmp_path,
+                                            capsys):
+    folder = str(Path(videos['good']).parent)
+    config = _write_check_config(
+        tmp_path / 'cfg.py',
+        train_dataloader=dict(ann_file=str(tmp_path / 'train_list.txt'),
+                              data_prefix=dict(video='elsewhere')),
+        val_dataloader=dict(ann_file='val_list.txt', data_root=str(tmp_path),
+                            data_prefix=dict(video=folder)))
+    status = main(['data', 'check', relative_list, '--config', config,
+                   '--workers', '1', '--no-progress'])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert '2 of 2 videos are usable' in out
+
+
+def test_check_prefix_falls_back_to_train(videos, relative_list, tmp_path,
+                                          capsys):
+    folder = Path(videos['good']).parent
+    config = _write_check_config(
+        tmp_path / 'cfg.py',
+        train_dataloader=dict(ann_file='other_list.txt',
+                              data_root=str(folder.parent),
+                              data_prefix=dict(video=folder.name)))
+    status = main(['data', 'check', relative_list, '--config', config,
+                   '--workers', '1', '--no-progress'])
+    captured = capsys.readouterr()
+    assert status == 0
+    assert '2 of 2 videos are usable' in captured.out
+    assert "joined to the training dataset's folder" in captured.err
+
+
+def test_check_data_prefix_overrides_config(videos, relative_list, tmp_path,
+                                            capsys):
+    folder = str(Path(videos['good']).parent)
+    config = _write_check_config(
+        tmp_path / 'cfg.py',
+        train_dataloader=dict(ann_file=relative_list,
+                              data_prefix=dict(video=folder)))
+    status = main(['data', 'check', relative_list, '--config', config,
+                   '--data-prefix', str(tmp_path), '--workers', '1',
+                   '--no-progress'])
+    err = capsys.readouterr().err
+    assert status == 2
+    hints = [line for line in err.splitlines() if line.startswith('hint:')]
+    assert len(hints) == 1
+    assert 'all 2 videos are missing' in hints[0]
+    assert f"first path tried was {tmp_path / Path(videos['good']).name}" \
+        in hints[0]
+    assert '--data-prefix DIR' in hints[0]
+
+
+def test_dataset_video_folder_joins_root():
+    from vidft.cli.data import dataset_video_folder
+    cases = [
+        (dict(data_root='root', data_prefix=dict(video='videos')),
+         'root/videos'),
+        (dict(data_root='root', data_prefix='/abs/videos'), '/abs/videos'),
+        (dict(data_root='root'), 'root'),
+        (dict(data_prefix=dict(video='videos')), 'videos'),
+        (dict(), ''),
+    ]
+    for dataset, expected in cases:
+        cfg = Config(dict(train_dataloader=dict(dataset=dict(
+            type='RepeatDataset', times=2,
+            dataset=dict(ann_file='list.txt', **dataset)))))
+        assert dataset_video_folder(cfg, 'other.txt') == expected, dataset
 
 
 def test_check_channels_guard(videos):

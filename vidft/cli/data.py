@@ -5,13 +5,18 @@ process pool and prints a table of the bad ones with the reason (missing,
 unreadable, not a video, truncated, no frames, too short, channels, timed
 out). The exit status is 0 when every file is usable and 2 when any is bad.
 ``--write-clean PATH`` writes the annotation file without the bad samples,
-in the same format.
+in the same format. ``--config CONFIG`` takes the frames a video needs,
+the reader backend and, unless ``--data-prefix`` is given, the video folder
+of the config's dataset.
 """
 import argparse
 import logging
 import os
+import os.path as osp
 import sys
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Iterable, List, Optional, Tuple, Union
+
+from mmengine.config import Config
 
 from ..data.check import (ANNOTATION_FORMATS, PROBLEMS, VideoCheck,
                           check_videos, load_video_source,
@@ -21,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 #: Exit status when some files are bad (1 is a usage or input error).
 EXIT_BAD_FILES = 2
+
+#: Data loaders whose datasets ``--config`` matches against the source.
+DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,9 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument(
         '--format', default='auto', choices=('auto', ) + ANNOTATION_FORMATS,
         help='format of the source (default: guessed from it)')
-    check.add_argument('--data-prefix', default='', metavar='DIR',
+    check.add_argument('--data-prefix', default=None, metavar='DIR',
                        help='folder joined to the file names of an '
-                       'annotation file')
+                       'annotation file (default: with --config, the video '
+                       "folder of the config's dataset, else none)")
     check.add_argument('--workers', type=int, default=os.cpu_count() or 1,
                        metavar='N', help='decoding processes (default: the '
                        'CPU count)')
@@ -49,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     frames.add_argument(
         '--config', metavar='CONFIG',
         help="take --min-frames from the training pipeline's SampleFrames "
-        '(clip_len * frame_interval) and the backend from its VideoInit')
+        '(clip_len * frame_interval), the backend from its VideoInit, and '
+        '--data-prefix from data_root and data_prefix of the dataset whose '
+        'ann_file is the source (else the training dataset)')
     check.add_argument('--channels', type=int, default=3, metavar='C',
                        help='channels decoded frames must have (default: 3)')
     check.add_argument('--backend', default=None,
@@ -81,14 +92,19 @@ def _check(args: argparse.Namespace) -> int:
         raise ValueError(f'expected --timeout > 0 seconds, got '
                          f'{args.timeout}')
     min_frames, backend = args.min_frames or 1, args.backend or 'pyav'
+    data_prefix = args.data_prefix
     if args.config:
-        min_frames, config_backend = sampler_needs(args.config)
+        from ..config import load_config
+        cfg = load_config(args.config)
+        min_frames, config_backend = sampler_needs(cfg)
         backend = args.backend or config_backend
+        if data_prefix is None:
+            data_prefix = dataset_video_folder(cfg, args.source)
     if min_frames < 1:
         raise ValueError(f'expected --min-frames >= 1, got {min_frames}')
 
     fmt, samples = load_video_source(args.source, args.format,
-                                     args.data_prefix)
+                                     data_prefix or '')
     paths = [sample['filename'] for sample in samples]
     if not paths:
         raise ValueError(f'{args.source} lists no videos, so there is '
@@ -103,6 +119,12 @@ def _check(args: argparse.Namespace) -> int:
     print(format_table(bad) if bad else 'no bad files')
     print(f'{len(results) - len(bad)} of {len(results)} videos are usable '
           f'(min_frames={min_frames}, backend={backend})')
+    if all(result.problem == 'missing' for result in results):
+        # When no path exists, the folder is more likely wrong than the files.
+        print(f'hint: all {len(results)} videos are missing, the first path '
+              f'tried was {paths[0]}; pass --data-prefix DIR with the folder '
+              f'that the paths in {args.source} are relative to',
+              file=sys.stderr)
     if args.write_clean:
         written = write_clean_annotation(args.source, fmt,
                                          [r.ok for r in results],
@@ -135,25 +157,92 @@ def format_table(results: Iterable[VideoCheck]) -> str:
         + '  ' + row[3] for row in rows)
 
 
-def sampler_needs(config_path: str) -> Tuple[int, str]:
+def sampler_needs(config: Union[str, Config]) -> Tuple[int, str]:
     """Return ``(clip_len * frame_interval, backend)`` of the training
-    pipeline in ``config_path``.
+    pipeline in ``config``, a config file or a loaded config.
 
     Raises:
         ValueError: the train pipeline has no SampleFrames.
     """
-    from ..config import load_config
-    cfg = load_config(config_path)
+    if isinstance(config, str):
+        from ..config import load_config
+        cfg = load_config(config)
+    else:
+        cfg = config
     pipeline = _train_pipeline(cfg.get('train_dataloader') or {})
     sampler = _find_transform(pipeline, 'SampleFrames')
     if sampler is None:
         raise ValueError(f'expected a SampleFrames transform in the train '
-                         f'pipeline of {config_path}, got none; pass '
-                         '--min-frames instead')
+                         f'pipeline of {cfg.filename or "the config"}, got '
+                         'none; pass --min-frames instead')
     needed = int(sampler.get('clip_len', 1)) * int(
         sampler.get('frame_interval', 1))
     init = _find_transform(pipeline, 'VideoInit') or {}
     return needed, str(init.get('backend', 'pyav'))
+
+
+def dataset_video_folder(cfg: Config, source: str) -> str:
+    """Return the folder that the dataset of ``source`` in ``cfg`` joins to
+    its video paths, or '' when it joins none.
+
+    The dataset is the one of the train, val and test data loaders whose
+    ``ann_file`` is ``source``, else the training dataset. As mmengine's
+    BaseDataset does, a relative ``ann_file`` or ``data_prefix`` is taken
+    to be under ``data_root``.
+    """
+    datasets = {key: _leaf_datasets((cfg.get(key) or {}).get('dataset'))
+                for key in DATALOADER_KEYS}
+    target = osp.realpath(source)
+    for key, found in datasets.items():
+        for dataset in found:
+            ann_file = dataset.get('ann_file')
+            if isinstance(ann_file, str) and osp.realpath(
+                    _under_root(dataset, ann_file)) == target:
+                folder = _video_prefix(dataset)
+                logger.info('%s is the ann_file of a dataset of %s, so its '
+                            "video paths are joined to '%s'", source, key,
+                            folder)
+                return folder
+
+    train = datasets['train_dataloader']
+    folder = _video_prefix(train[0]) if train else ''
+    if folder:
+        logger.warning(
+            "%s is the ann_file of no dataset in %s, so its video paths are "
+            "joined to the training dataset's folder '%s'; pass "
+            '--data-prefix DIR if they are relative to another folder',
+            source, cfg.filename or 'the config', folder)
+    return folder
+
+
+def _leaf_datasets(dataset: Any) -> List[dict]:
+    """Return the datasets with an ``ann_file`` in ``dataset``, looking
+    inside wrappers (``dataset`` of RepeatDataset, ``datasets`` of
+    ConcatDataset)."""
+    if not isinstance(dataset, dict):
+        return []
+    if 'ann_file' in dataset:
+        return [dataset]
+    found = _leaf_datasets(dataset.get('dataset'))
+    for child in dataset.get('datasets') or []:
+        found += _leaf_datasets(child)
+    return found
+
+
+def _under_root(dataset: dict, path: str) -> str:
+    root = dataset.get('data_root') or ''
+    return osp.join(root, path) if root and not osp.isabs(path) else path
+
+
+def _video_prefix(dataset: dict) -> str:
+    prefix = dataset.get('data_prefix') or ''
+    if isinstance(prefix, dict):
+        prefix = prefix.get('video') or ''
+    if not isinstance(prefix, str):
+        return ''
+    if not prefix:
+        return dataset.get('data_root') or ''
+    return _under_root(dataset, prefix)
 
 
 def _train_pipeline(dataloader: Any) -> List[Any]:
@@ -175,5 +264,5 @@ def _find_transform(pipeline: List[Any], name: str) -> Optional[dict]:
     return None
 
 
-__all__ = ['EXIT_BAD_FILES', 'PROBLEMS', 'add_arguments', 'format_table',
-           'run', 'sampler_needs']
+__all__ = ['EXIT_BAD_FILES', 'PROBLEMS', 'add_arguments',
+           'dataset_video_folder', 'format_table', 'run', 'sampler_needs']

@@ -20,9 +20,10 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from ..config import load_config
+from ..config import ConfigError, load_config
 from ..engine import atomic_save, safe_load
 from ..engine.checkpoint import atomic_write_text
+from ..finetune.loading import CheckpointMismatchError
 from ..finetune.peft import PeftModel, read_peft_reference
 from ..registry import MODELS
 
@@ -48,13 +49,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def unwrap_peft_config(cfg: Config) -> Config:
-    """Return a copy of ``cfg`` whose model is the PeftModel's inner model."""
+    """Return a copy of ``cfg`` whose model is the PeftModel's inner model.
+
+    Raises:
+        ConfigError: The model type of ``cfg`` is not ``PeftModel``.
+    """
     model = cfg.get('model')
     kind = model.get('type') if isinstance(model, dict) else None
     if not (isinstance(kind, str) and kind.rsplit('.', 1)[-1] == 'PeftModel'):
-        raise ValueError(f"expected a config whose model type is 'PeftModel',"
-                         f' got {kind!r}; nothing to merge. Use the config of '
-                         'the LoRA run (see vidft.finetune.apply_strategy)')
+        raise ConfigError([('model.type', (
+            f"expected a config whose model type is 'PeftModel', got "
+            f'{kind!r}, so there is nothing to merge; pass the config of '
+            'the LoRA run (see vidft.finetune.apply_strategy)'))],
+            source=cfg.filename)
     plain = copy.deepcopy(cfg)
     plain.model = plain.model['model']
     return plain
@@ -68,26 +75,32 @@ def merge_lora_checkpoint(cfg: Config, checkpoint_path: str,
         The checkpoint written (``meta`` and ``state_dict``).
 
     Raises:
-        ValueError: The config is not a LoRA config, the checkpoint does not
-            fit the model, or its base weights differ from the model's.
+        ConfigError: The config is not a LoRA config.
+        CheckpointMismatchError: The checkpoint is not from a LoRA run, does
+            not fit the model, or its base weights differ from the model's.
     """
     plain_cfg = unwrap_peft_config(cfg)
+
+    # The checkpoint is checked first because building the model can load
+    # pretrained weights, which takes a while.
+    checkpoint = safe_load(checkpoint_path)
+    reference = read_peft_reference(checkpoint)
+    if reference is None:
+        raise CheckpointMismatchError(
+            f'{checkpoint_path} has no LoRA base reference, so it was not '
+            'saved from a PeftModel run; pass a checkpoint of the LoRA run '
+            'that the config describes')
+
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope', 'vidft')):
         model = MODELS.build(cfg.model)
     if not isinstance(model, PeftModel):
         raise TypeError(f'expected the config to build a PeftModel, got '
                         f'{type(model).__name__}')
-
-    checkpoint = safe_load(checkpoint_path)
-    reference = read_peft_reference(checkpoint)
-    if reference is None:
-        raise ValueError(f'{checkpoint_path} has no LoRA base reference; '
-                         'expected a checkpoint saved from a PeftModel run')
     state_dict = checkpoint.get('state_dict', checkpoint)
     result = model.load_state_dict(state_dict, strict=False)
     if result.missing_keys or result.unexpected_keys:
-        raise ValueError(
+        raise CheckpointMismatchError(
             f'{checkpoint_path} does not fit the model of the config: '
             f'missing {result.missing_keys[:5]}, unexpected '
             f'{result.unexpected_keys[:5]}; pass the config of the run that '

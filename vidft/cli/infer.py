@@ -10,8 +10,10 @@ passes ``checkpoint=None``, for models without weights to load.
 Finding the inferencer. A top-level ``inferencer = dict(type=...)`` key in
 the config names it; the other keys of that dict are passed to it. Without
 the key, the task is the scope of the model's type (``'recognition'`` for
-``type='recognition.Recognizer2D'``), or ``default_scope`` when the type has
-no prefix, and that plugin must register exactly one inferencer.
+``type='recognition.Recognizer2D'``). A wrapper type without a prefix, such
+as ``PeftModel``, takes the scope of its inner ``model`` dict. When no type
+has a prefix, ``default_scope`` is the task. That plugin must register
+exactly one inferencer.
 
 An inferencer is a class in the INFERENCERS registry that is built as
 ``Inferencer(config=cfg, checkpoint=path, device=name, **options)`` and
@@ -80,10 +82,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def task_scope(cfg: Config) -> Optional[str]:
-    """Return the plugin scope of the config's model, if it has one."""
-    model_type = (cfg.get('model') or {}).get('type')
-    if isinstance(model_type, str) and '.' in model_type:
-        return model_type.split('.', 1)[0]
+    """Return the plugin scope of the config's model, if it has one.
+
+    A wrapper type without a scope prefix (``type='PeftModel'``) takes the
+    scope of its inner ``model`` dict, at any depth.
+    """
+    model = cfg.get('model')
+    while isinstance(model, dict):
+        model_type = model.get('type')
+        if isinstance(model_type, str) and '.' in model_type:
+            return model_type.split('.', 1)[0]
+        model = model.get('model')
     scope = cfg.get('default_scope')
     return scope if scope and scope != CORE_SCOPE else None
 
@@ -101,16 +110,17 @@ def find_inferencer(cfg: Config) -> Tuple[Type, Dict[str, Any]]:
                                                         str):
             raise ConfigError([(CONFIG_KEY, (
                 f"expected dict(type='<scope>.<Inferencer>', ...), got "
-                f'{spec!r}'))])
+                f'{spec!r}'))], source=cfg.filename)
         options = copy.deepcopy(dict(spec))
         return INFERENCERS.get(options.pop('type')), options
 
     scope = task_scope(cfg)
     if scope is None:
         raise ConfigError([(CONFIG_KEY, (
-            'missing, and the model type has no plugin scope to find the '
-            "task's inferencer by; add inferencer = dict(type="
-            "'<scope>.<Inferencer>') to the config"))])
+            'missing, and neither the model type nor the type of a model '
+            "it wraps has a plugin scope to find the task's inferencer by; "
+            "add inferencer = dict(type='<scope>.<Inferencer>') to the "
+            'config'))], source=cfg.filename)
     from .. import plugins
     plugins.load_scope(scope)
     registered = scoped_registries(scope).INFERENCERS.module_dict
@@ -120,7 +130,7 @@ def find_inferencer(cfg: Config) -> Tuple[Type, Dict[str, Any]]:
             f"missing, and plugin '{scope}' registers {len(registered)} "
             f'inferencers ({found}), so the choice is ambiguous; add '
             f"inferencer = dict(type='{scope}.<Inferencer>') to the config"
-        ))])
+        ))], source=cfg.filename)
     return next(iter(registered.values())), {}
 
 

@@ -47,12 +47,13 @@ class ConfigError(ValueError):
         super().__init__(self._format())
 
     def _format(self) -> str:
-        where = self.source or 'config'
+        where = f'invalid config {self.source}' if self.source else \
+            'invalid config'
         lines = [f'{key}: {reason}' for key, reason in self.problems]
         if len(lines) == 1:
-            return f'invalid config {where}: {lines[0]}'
+            return f'{where}: {lines[0]}'
         listed = '\n'.join(f'  - {line}' for line in lines)
-        return f'invalid config {where} ({len(lines)} problems):\n{listed}'
+        return f'{where} ({len(lines)} problems):\n{listed}'
 
 
 def validate_config(cfg: Config, *,

@@ -13,7 +13,9 @@ from .sources import resolve_weights
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint whose weights do not fit the model: no key matches, or
-    a strict load finds missing or unexpected keys or other shapes."""
+    a strict load finds missing or unexpected keys or other shapes. For a
+    LoRA model, also a checkpoint without the base reference of a LoRA run
+    or with one for other base weights."""
 
 
 # Model and checkpoint keys shown when no key matches.

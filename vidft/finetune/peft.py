@@ -44,6 +44,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..registry import MODELS
 from .freezing import set_norm_eval
+from .loading import CheckpointMismatchError
 from .report import get_logger
 
 logger = logging.getLogger(__name__)
@@ -563,7 +564,7 @@ class PeftModel(BaseModel):
             return
         current = self.base_reference()
         if saved.get('base_sha256') != current['base_sha256']:
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"the checkpoint was trained on base weights with SHA-256 "
                 f"{saved.get('base_sha256')} (sources "
                 f"{saved.get('base_sources')}), but this model's frozen "

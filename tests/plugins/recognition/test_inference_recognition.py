@@ -47,6 +47,12 @@ CONFIG = textwrap.dedent('''
                      pipeline=test_pipeline))
 ''')
 
+# CONFIG with its model wrapped in a LoRA PeftModel.
+LORA_CONFIG = CONFIG + textwrap.dedent('''
+    model = dict(type='PeftModel', model=model, peft=dict(
+        method='lora', target_types=['Conv2d'], r=4, lora_alpha=8))
+''')
+
 
 def write_test_video(path):
     """A moving gradient, odd-sized, at 29.97 fps (x264 4:4:4 allows odd
@@ -195,6 +201,61 @@ def test_find_inferencer_without_scope_raises():
     cfg = Config(dict(default_scope='vidft', model=dict(type='Recognizer2D')))
     with pytest.raises(ConfigError, match='inferencer = dict'):
         infer_command.find_inferencer(cfg)
+
+
+def test_find_inferencer_through_wrapper():
+    lora = Config(dict(default_scope='vidft', model=dict(
+        type='PeftModel', model=dict(type='recognition.Recognizer2D'),
+        peft=dict(method='lora'))))
+    cls, options = infer_command.find_inferencer(lora)
+    assert cls is RecognitionInferencer
+    assert options == {}
+
+    nested = Config(dict(default_scope='vidft', model=dict(
+        type='Outer', model=dict(type='Inner', model=dict(
+            type='recognition.Recognizer2D')))))
+    assert infer_command.task_scope(nested) == 'recognition'
+
+
+def test_missing_inferencer_error_names_file(tmp_path):
+    path = tmp_path / 'no_scope.py'
+    path.write_text("default_scope = 'vidft'\n"
+                    "model = dict(type='Recognizer2D')\n")
+    with pytest.raises(ConfigError) as info:
+        infer_command.find_inferencer(Config.fromfile(str(path)))
+    assert str(info.value).startswith(f'invalid config {path}: inferencer:')
+
+
+def test_cli_infers_with_lora_checkpoint(setup, tmp_path, capsys):
+    _, _, _, video = setup
+    config_path = str(tmp_path / 'tsn_tiny_lora.py')
+    with open(config_path, 'w') as f:
+        f.write(LORA_CONFIG)
+
+    # The base weights are random, so both builds need the same seed to
+    # match the base reference that the LoRA checkpoint stores.
+    torch.manual_seed(0)
+    trained = RecognitionInferencer(Config.fromfile(config_path), None)
+    checkpoint = str(tmp_path / 'lora.pth')
+    torch.save({'state_dict': trained.model.state_dict(),
+                'meta': {'dataset_meta': {'classes': CLASSES}}}, checkpoint)
+
+    parser = argparse.ArgumentParser()
+    infer_command.add_arguments(parser)
+    args = parser.parse_args([config_path, checkpoint, video])
+    torch.manual_seed(0)
+    assert infer_command.run(args) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].endswith('top 5 of 7 classes')
+    assert printed[2].split()[2] in CLASSES
+
+
+def test_missing_class_names_hint_names_key(setup, caplog):
+    _, config_path, _, _ = setup
+    with caplog.at_level('WARNING'):
+        RecognitionInferencer(config_path, None)
+    assert ("inferencer = dict(type='recognition.RecognitionInferencer', "
+            'class_names=[...])') in caplog.text
 
 
 def test_rawframe_pipeline_reads_video():
