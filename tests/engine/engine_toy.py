@@ -50,6 +50,31 @@ class EngineToyDataset(Dataset):
         return dict(inputs=self.clips[index], data_samples=self.labels[index])
 
 
+@DATASETS.register_module()
+class EngineToyBadSampleDataset(EngineToyDataset):
+    """Toy clips whose samples at ``bad_indices`` count as one bad-sample
+    failure each time they load, with the reporting methods of
+    :class:`vidft.data.datasets.BaseVideoDataset`. Counts only with
+    ``num_workers=0``."""
+
+    def __init__(self, bad_indices: Sequence[int] = (), **kwargs: Any
+                 ) -> None:
+        super().__init__(**kwargs)
+        self.bad_indices = set(bad_indices)
+        self.failures = 0
+        self.reported = 0
+
+    def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
+        if index in self.bad_indices:
+            self.failures += 1
+        return super().__getitem__(index)
+
+    def report_bad_samples(self) -> int:
+        new = self.failures - self.reported
+        self.reported = self.failures
+        return new
+
+
 @MODELS.register_module()
 class EngineToyNet(BaseModel):
     """Conv, dropout and a linear head; dropout makes the random state matter

@@ -214,3 +214,22 @@ def test_curve_png_and_json_log_written(tmp_path: Path) -> None:
     curves = engine_toy.find_hook(runner, 'TrainingCurveHook')
     assert [step for step, _ in curves.metrics['toy/accuracy']] == [4, 8]
     assert [step for step, _ in curves.loss] == list(range(1, 9))
+
+
+def test_validation_without_train_split(tmp_path: Path) -> None:
+    # runner.val() outside training must not build the training dataset,
+    # whose annotation file does not exist here.
+    cfg = engine_toy.with_validation(_config(tmp_path))
+    cfg.train_dataloader.dataset = dict(
+        type='BaseVideoDataset', ann_file=str(tmp_path / 'train_list.json'))
+    cfg.val_dataloader.dataset = dict(
+        type='EngineToyBadSampleDataset', length=6, seed=1, bad_indices=[2])
+    runner = build_runner(cfg)
+
+    metrics = runner.val()
+    assert 'toy/accuracy' in metrics
+    curves = engine_toy.find_hook(runner, 'TrainingCurveHook')
+    assert curves.metrics == {}
+    reports = engine_toy.find_hook(runner, 'BadSampleReportHook')
+    assert reports.totals == {'val': 1}
+

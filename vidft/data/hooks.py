@@ -38,6 +38,13 @@ class BadSampleReportHook(Hook):
     def __init__(self) -> None:
         #: Bad-sample failures per mode ('train', 'val', 'test') so far.
         self.totals: Dict[str, int] = {}
+        self._training = False
+
+    def before_train(self, runner: Any) -> None:
+        self._training = True
+
+    def after_train(self, runner: Any) -> None:
+        self._training = False
 
     def after_train_epoch(self, runner: Any) -> None:
         self._report(runner, 'train', runner.train_dataloader)
@@ -60,6 +67,13 @@ class BadSampleReportHook(Hook):
         runner.message_hub.update_scalar(f'{mode}/bad_samples', count)
         # The dataset has already named the files at WARNING.
         runner.logger.info(
-            f'{mode} epoch {runner.epoch}: {count} sample loads '
+            f'{self._describe_epoch(runner, mode)}: {count} sample loads '
             f'failed and were replaced ({self.totals[mode]} in this run)')
         return count
+
+    def _describe_epoch(self, runner: Any, mode: str) -> str:
+        # Reading runner.epoch builds the train loop and its dataset, which
+        # may not exist for a test run or a validation outside training.
+        if mode == 'test' or not self._training:
+            return mode
+        return f'{mode} epoch {runner.epoch}'
