@@ -52,25 +52,34 @@ class EngineToyDataset(Dataset):
 
 @DATASETS.register_module()
 class EngineToyBadSampleDataset(EngineToyDataset):
-    """Toy clips whose samples at ``bad_indices`` count as one bad-sample
-    failure each time they load, with the reporting methods of
-    :class:`vidft.data.datasets.BaseVideoDataset`. Counts only with
-    ``num_workers=0``."""
+    """Toy clips with the bad-sample reporting methods of
+    :class:`vidft.data.datasets.BaseVideoDataset`.
 
-    def __init__(self, bad_indices: Sequence[int] = (), **kwargs: Any
+    ``failed_loads`` lists which loads count as a failure, by their position
+    in the sequence of ``__getitem__`` calls (0 is the first load), so a
+    test can choose how many fail in each epoch. Counts only with
+    ``num_workers=0``.
+    """
+
+    def __init__(self, failed_loads: Sequence[int] = (), **kwargs: Any
                  ) -> None:
         super().__init__(**kwargs)
-        self.bad_indices = set(bad_indices)
+        self.failed_loads = set(failed_loads)
+        self.loads = 0
         self.failures = 0
         self.reported = 0
 
     def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
-        if index in self.bad_indices:
+        if self.loads in self.failed_loads:
             self.failures += 1
+        self.loads += 1
         return super().__getitem__(index)
 
+    def count_unreported_bad_samples(self) -> int:
+        return self.failures - self.reported
+
     def report_bad_samples(self) -> int:
-        new = self.failures - self.reported
+        new = self.count_unreported_bad_samples()
         self.reported = self.failures
         return new
 

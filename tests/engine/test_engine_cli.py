@@ -116,7 +116,7 @@ def test_test_without_train_split(tmp_path: Path) -> None:
     ).replace(
         "dataset=dict(type='EngineToyDataset', length=6, seed=1)",
         "dataset=dict(type='EngineToyBadSampleDataset', length=6, seed=1, "
-        "bad_indices=[2])"))
+        "failed_loads=[2])"))
     dump = tmp_path / 'predictions.pkl'
 
     work_dir = tmp_path / 'work'
