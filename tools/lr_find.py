@@ -11,18 +11,21 @@ lr, so ``lr_mult`` settings stay in force. The loss is smoothed by an
 exponential moving average with bias correction
 (``avg = beta * avg + (1 - beta) * loss``, shown as ``avg / (1 - beta**k)``
 after k iterations). The test stops early once the smoothed loss exceeds
-``--diverge`` times the lowest smoothed loss so far, or is not finite.
+``--diverge`` times the lowest smoothed loss so far, or is not finite, and
+prints which of the two stopped it.
 
 Suggested value: the lr where the smoothed loss falls fastest, that is the
 most negative slope of smoothed loss over log10(lr), searched between the
 start and the lr of the lowest smoothed loss. The minimum's lr divided by 10
-is printed as a second opinion. The plot marks both.
+is printed as a second opinion. The plot marks both. A warning says when
+the suggestion is unreliable: the searched part of the curve is shorter than
+the moving average's window, or the smoothed loss barely falls in it.
 """
 import argparse
 import math
 import os.path as osp
 import sys
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -35,6 +38,17 @@ MIN_POINTS = 3
 # Leading share of the curve left out of the slope search: the moving
 # average is still dominated by its first values there.
 SKIP_FRACTION = 0.1
+
+# Searched points below which a suggestion is unreliable, for any --beta.
+MIN_RELIABLE_POINTS = 10
+
+# Relative fall of the smoothed loss below which the curve counts as flat.
+# A judgement call, not a measured limit.
+FLAT_RELATIVE_DROP = 0.05
+
+# Values of range_test's 'stop_reason'.
+DIVERGED = 'diverged'
+NON_FINITE = 'non-finite'
 
 
 def lr_schedule(start_lr: float, end_lr: float, num_iters: int) -> List[float]:
@@ -51,30 +65,36 @@ def lr_schedule(start_lr: float, end_lr: float, num_iters: int) -> List[float]:
 
 def range_test(step: Callable[[float], float], lrs: Sequence[float],
                beta: float = DEFAULT_BETA,
-               diverge: float = DEFAULT_DIVERGE) -> Dict[str, List[float]]:
+               diverge: float = DEFAULT_DIVERGE) -> Dict[str, Any]:
     """Run ``step(lr) -> loss`` for each lr until the loss diverges.
 
     Returns:
         ``lrs``, raw ``losses`` and bias-corrected ``smoothed`` losses of the
-        iterations that ran.
+        iterations that ran, and ``stop_reason``: :data:`DIVERGED` when the
+        smoothed loss exceeded ``diverge`` times its minimum (that iteration
+        is kept), :data:`NON_FINITE` when it was not finite (that iteration
+        is left out), or None when every lr ran.
     """
     if not 0 <= beta < 1:
         raise ValueError(f'expected 0 <= beta < 1, got {beta}')
     if diverge <= 1:
         raise ValueError(f'expected diverge > 1, got {diverge}')
-    history: Dict[str, List[float]] = dict(lrs=[], losses=[], smoothed=[])
+    history: Dict[str, Any] = dict(lrs=[], losses=[], smoothed=[],
+                                   stop_reason=None)
     average, best = 0.0, math.inf
     for index, lr in enumerate(lrs):
         loss = float(step(lr))
         average = beta * average + (1 - beta) * loss
         smoothed = average / (1 - beta ** (index + 1))
         if not math.isfinite(smoothed):
+            history['stop_reason'] = NON_FINITE
             break
         history['lrs'].append(lr)
         history['losses'].append(loss)
         history['smoothed'].append(smoothed)
         best = min(best, smoothed)
         if smoothed > diverge * best:
+            history['stop_reason'] = DIVERGED
             break
     return history
 
@@ -82,6 +102,11 @@ def range_test(step: Callable[[float], float], lrs: Sequence[float],
 def suggest_lr(lrs: Sequence[float], smoothed: Sequence[float]
                ) -> Dict[str, float]:
     """Return ``'steepest'`` (the suggestion) and ``'min_over_10'``.
+
+    Also returns ``'lowest_loss_lr'``, the number of ``'searched_points'``
+    (from the start of the slope search to the lowest loss), and the
+    ``'relative_drop'`` of the smoothed loss over them, for
+    :func:`reliability_warnings`.
 
     Raises:
         ValueError: Fewer than 3 points, or the loss never falls.
@@ -99,9 +124,56 @@ def suggest_lr(lrs: Sequence[float], smoothed: Sequence[float]
                          'range; lower --start-lr')
     slopes = np.gradient(losses[first:lowest + 1], log_lrs[first:lowest + 1])
     steepest = first + int(np.argmin(slopes))
+    drop = (losses[first] - losses[lowest]) / abs(losses[first])
     return dict(steepest=float(lrs[steepest]),
                 min_over_10=float(lrs[lowest]) / 10,
-                lowest_loss_lr=float(lrs[lowest]))
+                lowest_loss_lr=float(lrs[lowest]),
+                searched_points=lowest - first + 1,
+                relative_drop=float(drop))
+
+
+def describe_stop(history: Dict[str, Any], lrs: Sequence[float],
+                  diverge: float) -> Optional[str]:
+    """Return why :func:`range_test` stopped, or None when every lr ran."""
+    ran = len(history['lrs'])
+    if history['stop_reason'] == DIVERGED:
+        return (f'stopped after iteration {ran} because the smoothed loss '
+                f"{history['smoothed'][-1]:.4g} exceeded --diverge "
+                f"{diverge:g} times its lowest value "
+                f"{min(history['smoothed']):.4g}")
+    if history['stop_reason'] == NON_FINITE:
+        return (f'stopped at iteration {ran + 1} because the loss at lr '
+                f'{lrs[ran]:.2e} was not finite')
+    return None
+
+
+def reliability_warnings(suggestion: Dict[str, float], beta: float,
+                         stopped_early: bool) -> List[str]:
+    """Return a warning for each reason the suggestion may be unreliable,
+    each naming the options to change."""
+    warnings = []
+    points = int(suggestion['searched_points'])
+    # The weights of the moving average fall by a factor of e over about
+    # 1 / (1 - beta) iterations.
+    window = max(MIN_RELIABLE_POINTS, round(1 / (1 - beta)))
+    if points < window:
+        fix = 'Raise --num-iters'
+        if stopped_early:
+            fix += ', or lower --end-lr so that more of them come before ' \
+                'the loss diverges'
+        warnings.append(
+            f'the suggestion comes from {points} points of the smoothed '
+            f'curve, fewer than the {window} iterations that the moving '
+            f'average with --beta {beta:g} spans, so it is unreliable. '
+            f'{fix}.')
+    drop = suggestion['relative_drop']
+    if drop < FLAT_RELATIVE_DROP:
+        warnings.append(
+            f'the smoothed loss falls only {drop:.1%} before its minimum, so '
+            'the curve is nearly flat and the suggestion is unreliable. '
+            'Widen the lr range: lower --start-lr, or raise --end-lr if the '
+            'loss did not diverge.')
+    return warnings
 
 
 def plot(history: Dict[str, List[float]], suggestion: Dict[str, float],
@@ -217,20 +289,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     cfg = load_config(args.config, args.cfg_options or None)
     step = build_step(cfg, args.seed)
     history = range_test(step, lrs, beta=args.beta, diverge=args.diverge)
+    stop = describe_stop(history, lrs, args.diverge)
     try:
         suggestion = suggest_lr(history['lrs'], history['smoothed'])
     except ValueError as error:
-        raise SystemExit(f'no suggestion: {error}') from None
+        reason = f'. The test {stop}' if stop else ''
+        raise SystemExit(f'no suggestion: {error}{reason}') from None
 
     plot(history, suggestion, out, f'lr range test: {stem}')
-    stopped = len(history['lrs'])
-    print(f'ran {stopped} of {args.num_iters} iterations '
+    ran = len(history['lrs'])
+    print(f'ran {ran} of {args.num_iters} iterations '
           f"(lr {history['lrs'][0]:.2e} to {history['lrs'][-1]:.2e})")
+    if stop:
+        print(stop)
     print(f"suggested lr (steepest descent of the smoothed loss): "
           f"{suggestion['steepest']:.3e}")
     print(f"lr of the lowest smoothed loss / 10: "
           f"{suggestion['min_over_10']:.3e}")
     print(f'plot written to {out}')
+    for warning in reliability_warnings(suggestion, args.beta,
+                                        stop is not None):
+        print(f'lr_find: warning: {warning}', file=sys.stderr)
     return 0
 
 

@@ -84,8 +84,11 @@ def test_skip_replaces_logs_once_and_reports(video_list, warnings,
     assert len(warnings) == 1
     assert video_list[1] in warnings[0]
 
+    assert dataset.count_unreported_bad_samples() == 3
+    assert len(warnings) == 1
     assert dataset.report_bad_samples() == 3
     assert len(warnings) == 2
+    assert dataset.count_unreported_bad_samples() == 0
     assert video_list[1] in warnings[1]
     assert dataset.bad_sample_indices() == [1]
     assert dataset.report_bad_samples() == 0

@@ -54,6 +54,40 @@ class EngineToyDataset(Dataset):
         return dict(inputs=self.clips[index], data_samples=self.labels[index])
 
 
+@DATASETS.register_module()
+class EngineToyBadSampleDataset(EngineToyDataset):
+    """Toy clips with the bad-sample reporting methods of
+    :class:`vidft.data.datasets.BaseVideoDataset`.
+
+    ``failed_loads`` lists which loads count as a failure, by their position
+    in the sequence of ``__getitem__`` calls (0 is the first load), so a
+    test can choose how many fail in each epoch. Counts only with
+    ``num_workers=0``.
+    """
+
+    def __init__(self, failed_loads: Sequence[int] = (), **kwargs: Any
+                 ) -> None:
+        super().__init__(**kwargs)
+        self.failed_loads = set(failed_loads)
+        self.loads = 0
+        self.failures = 0
+        self.reported = 0
+
+    def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
+        if self.loads in self.failed_loads:
+            self.failures += 1
+        self.loads += 1
+        return super().__getitem__(index)
+
+    def count_unreported_bad_samples(self) -> int:
+        return self.failures - self.reported
+
+    def report_bad_samples(self) -> int:
+        new = self.count_unreported_bad_samples()
+        self.reported = self.failures
+        return new
+
+
 @MODELS.register_module()
 class EngineToyNet(BaseModel):
     """Conv, dropout and a linear head; dropout makes the random state matter

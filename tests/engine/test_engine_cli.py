@@ -105,6 +105,30 @@ def test_train_then_test_end_to_end(tmp_path: Path) -> None:
     assert {'pred', 'label'} <= set(predictions[0])
 
 
+def test_test_without_train_split(tmp_path: Path) -> None:
+    # Only the test split exists, and one of its samples fails to load, so
+    # BadSampleReportHook reports at the end of the test epoch.
+    missing = tmp_path / 'data' / 'train_list.json'
+    config = tmp_path / 'toy_cli.py'
+    config.write_text(CONFIG.replace(
+        "dataset=dict(type='EngineToyDataset', length=8)",
+        f"dataset=dict(type='BaseVideoDataset', ann_file='{missing}')"
+    ).replace(
+        "dataset=dict(type='EngineToyDataset', length=6, seed=1)",
+        "dataset=dict(type='EngineToyBadSampleDataset', length=6, seed=1, "
+        "failed_loads=[2])"))
+    dump = tmp_path / 'predictions.pkl'
+
+    work_dir = tmp_path / 'work'
+
+    status = main(['test', str(config), '--work-dir', str(work_dir),
+                   '--dump', str(dump), '--cfg-options', 'log_level=INFO'])
+    assert status == 0
+    assert dump.is_file()
+    log = next(work_dir.glob('*/*.log')).read_text()
+    assert 'test: 1 sample loads failed' in log
+
+
 def test_test_command_rejects_code_in_checkpoint(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     config = tmp_path / 'toy_cli.py'

@@ -214,3 +214,90 @@ def test_curve_png_and_json_log_written(tmp_path: Path) -> None:
     curves = engine_toy.find_hook(runner, 'TrainingCurveHook')
     assert [step for step, _ in curves.metrics['toy/accuracy']] == [4, 8]
     assert [step for step, _ in curves.loss] == list(range(1, 9))
+
+
+def test_validation_without_train_split(tmp_path: Path) -> None:
+    # runner.val() outside training must not build the training dataset,
+    # whose annotation file does not exist here.
+    cfg = engine_toy.with_validation(_config(tmp_path))
+    cfg.train_dataloader.dataset = dict(
+        type='BaseVideoDataset', ann_file=str(tmp_path / 'train_list.json'))
+    cfg.val_dataloader.dataset = dict(
+        type='EngineToyBadSampleDataset', length=6, seed=1, failed_loads=[2])
+    runner = build_runner(cfg)
+
+    metrics = runner.val()
+    assert 'toy/accuracy' in metrics
+    curves = engine_toy.find_hook(runner, 'TrainingCurveHook')
+    assert curves.metrics == {}
+    reports = engine_toy.find_hook(runner, 'BadSampleReportHook')
+    assert reports.totals == {'val': 1}
+
+
+
+def _bad_sample_run(tmp_path: Path, **loop):
+    """Build a run of 8 toy clips per epoch and 2 per batch. 7 loads fail
+    in the first epoch and 3 in the second, 1 in the first validation and 2
+    in the second."""
+    cfg = engine_toy.with_validation(_config(tmp_path), val_interval=1)
+    cfg.log_level = 'INFO'
+    cfg.train_dataloader.dataset = dict(
+        type='EngineToyBadSampleDataset', length=8,
+        failed_loads=[0, 1, 2, 3, 4, 5, 6, 8, 9, 10])
+    cfg.val_dataloader.dataset = dict(
+        type='EngineToyBadSampleDataset', length=6, seed=1,
+        failed_loads=[0, 6, 7])
+    cfg.train_cfg = dict(loop)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.log_processor = dict(by_epoch=loop['type'] == 'EpochBasedTrainLoop')
+    runner = build_runner(cfg)
+    return runner, engine_toy.capture_logs(runner)
+
+
+def _scalar_records(runner) -> List[dict]:
+    path = Path(runner.log_dir) / 'vis_data' / f'{runner.timestamp}.json'
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_bad_sample_epochs_count_from_one(tmp_path: Path) -> None:
+    runner, logs = _bad_sample_run(tmp_path, type='EpochBasedTrainLoop',
+                                   max_epochs=2, val_interval=1)
+    runner.train()
+
+    reports = [m for m in logs.messages if 'sample loads failed' in m]
+    assert [m.split(':')[0] for m in reports] == [
+        'train epoch 1', 'val epoch 1', 'train epoch 2', 'val epoch 2']
+    assert reports[0].startswith('train epoch 1: 7 sample loads failed')
+    assert reports[1].startswith('val epoch 1: 1 sample loads failed')
+    assert reports[2].startswith('train epoch 2: 3 sample loads failed')
+    assert reports[3].startswith('val epoch 2: 2 sample loads failed')
+    assert '(10 in this run)' in reports[2]
+
+
+def test_bad_sample_scalar_is_current_epoch(tmp_path: Path) -> None:
+    runner, _ = _bad_sample_run(tmp_path, type='EpochBasedTrainLoop',
+                                max_epochs=2, val_interval=1)
+    runner.train()
+    records = _scalar_records(runner)
+
+    # Loads 0 to 6 fail in epoch 1 and loads 8 to 10 in epoch 2, two loads
+    # per iteration, so each train record shows its epoch's count so far.
+    train = [(r['epoch'], r['iter'], r['bad_samples']) for r in records
+             if 'loss' in r]
+    assert train == [(1, 1, 2), (1, 2, 4), (1, 3, 6), (1, 4, 7),
+                     (2, 5, 2), (2, 6, 3), (2, 7, 3), (2, 8, 3)]
+    val = [r['bad_samples'] for r in records if 'toy/accuracy' in r]
+    assert val == [1, 2]
+
+
+def test_bad_sample_iterations_are_named(tmp_path: Path) -> None:
+    runner, logs = _bad_sample_run(tmp_path, type='IterBasedTrainLoop',
+                                   max_iters=8, val_interval=4)
+    runner.train()
+
+    # An iteration-based loop runs one epoch, reported when training ends.
+    reports = [m for m in logs.messages if 'sample loads failed' in m]
+    assert [m.split(':')[0] for m in reports] == [
+        'val at iteration 4', 'val at iteration 8', 'train up to iteration 8']
+    assert reports[2].startswith(
+        'train up to iteration 8: 10 sample loads failed')

@@ -126,3 +126,90 @@ def test_bad_options_stop_before_training(monkeypatch, argv, message):
     monkeypatch.setattr(lr_find, 'build_step', no_training)
     with pytest.raises(SystemExit, match=message):
         lr_find.main(['missing_config.py', *argv])
+
+
+def test_range_test_records_stop_reason():
+    step, _ = regression_problem()
+    history = lr_find.range_test(step, lr_find.lr_schedule(1e-4, 100.0, 200))
+    assert history['stop_reason'] == lr_find.DIVERGED
+
+    history = lr_find.range_test(lambda lr: 2.0, [1e-3, 1e-2, 1e-1])
+    assert history['stop_reason'] is None
+
+    losses = iter([1.0, 0.9, math.nan, 0.5])
+    history = lr_find.range_test(lambda lr: next(losses),
+                                 [1e-3, 1e-2, 1e-1, 1.0])
+    assert history['stop_reason'] == lr_find.NON_FINITE
+    assert history['lrs'] == [1e-3, 1e-2]
+
+
+def run_main(monkeypatch, tmp_path, step, argv):
+    """Run the tool's main() with ``step`` in place of the model's."""
+    import vidft.config
+
+    monkeypatch.setattr(vidft.config, 'load_config', lambda *args: None)
+    monkeypatch.setattr(lr_find, 'build_step', lambda cfg, seed: step)
+    return lr_find.main(['toy_config.py', '--out', str(tmp_path / 'lr.png'),
+                         *argv])
+
+
+def test_main_prints_stop_reason(monkeypatch, tmp_path, capsys):
+    step, _ = regression_problem()
+    status = run_main(monkeypatch, tmp_path, step,
+                      ['--start-lr', '1e-4', '--end-lr', '100'])
+    assert status == 0
+    output = capsys.readouterr()
+    assert 'of 200 iterations' in output.out
+    assert 'because the smoothed loss' in output.out
+    assert 'exceeded --diverge 4 times its lowest value' in output.out
+    assert output.err == ''
+
+
+def test_main_names_nonfinite_stop(monkeypatch, tmp_path, capsys):
+    def step(lr: float) -> float:
+        return math.nan if lr > 0.5 else 1.0 / (1.0 + 100 * lr)
+
+    status = run_main(monkeypatch, tmp_path, step,
+                      ['--start-lr', '1e-4', '--end-lr', '10'])
+    assert status == 0
+    output = capsys.readouterr().out
+    assert 'stopped at iteration' in output
+    assert 'was not finite' in output
+
+
+def test_short_curve_warns_unreliable(monkeypatch, tmp_path, capsys):
+    step, _ = regression_problem()
+    status = run_main(monkeypatch, tmp_path, step,
+                      ['--start-lr', '1e-4', '--end-lr', '100',
+                       '--num-iters', '20'])
+    assert status == 0
+    output = capsys.readouterr()
+    assert 'because the smoothed loss' in output.out
+    assert 'lr_find: warning: the suggestion comes from' in output.err
+    assert 'fewer than the 50 iterations' in output.err
+    assert 'Raise --num-iters, or lower --end-lr' in output.err
+
+
+def test_flat_curve_warns_unreliable(monkeypatch, tmp_path, capsys):
+    # The loss falls by 2% over the whole range and never diverges.
+    def step(lr: float) -> float:
+        return 1.0 - 0.02 * (math.log10(lr) + 4) / 4
+
+    status = run_main(monkeypatch, tmp_path, step,
+                      ['--start-lr', '1e-4', '--end-lr', '1'])
+    assert status == 0
+    output = capsys.readouterr()
+    assert 'stopped' not in output.out
+    assert 'the curve is nearly flat' in output.err
+    assert 'lower --start-lr, or raise --end-lr' in output.err
+    assert 'comes from' not in output.err
+
+
+def test_early_stop_named_without_suggestion(monkeypatch, tmp_path):
+    def step(lr: float) -> float:
+        return 1.0 if lr < 1e-3 else math.inf
+
+    with pytest.raises(SystemExit, match='The test stopped at iteration 2 '
+                       'because the loss at lr 1.00e-02 was not finite'):
+        run_main(monkeypatch, tmp_path, step,
+                 ['--start-lr', '1e-4', '--end-lr', '1', '--num-iters', '3'])

@@ -274,15 +274,20 @@ class BaseVideoDataset(BaseDataset):
         """Return the indices of the samples that have failed so far."""
         return torch.nonzero(self._bad_counts).flatten().tolist()
 
+    def count_unreported_bad_samples(self) -> int:
+        """Return the number of bad-sample failures since the last
+        :meth:`report_bad_samples` call, counted over all worker processes,
+        without logging them."""
+        return int(self._bad_counts.sum()) - int(self._reported[0])
+
     def report_bad_samples(self) -> int:
         """Log and return the number of bad-sample failures since the last
         call, counted over all worker processes.
 
         A hook calls it at the end of each epoch.
         """
-        total = int(self._bad_counts.sum())
-        new = total - int(self._reported[0])
-        self._reported[0] = total
+        new = self.count_unreported_bad_samples()
+        self._reported[0] += new
         if new:
             indices = self.bad_sample_indices()
             named = [self._source(i) for i in indices[:_MAX_FILES_NAMED]]

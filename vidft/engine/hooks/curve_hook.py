@@ -103,8 +103,10 @@ class TrainingCurveHook(Hook):
         self.loss: Curve = []
         self.metrics: Dict[str, Curve] = {}
         self._window: List[float] = []
+        self._training = False
 
     def before_train(self, runner: Any) -> None:
+        self._training = True
         if self.interval is None:
             self.interval = max(1, runner.max_iters // DEFAULT_LOSS_POINTS)
 
@@ -124,6 +126,10 @@ class TrainingCurveHook(Hook):
 
     def after_val_epoch(self, runner: Any,
                         metrics: Optional[Dict[str, float]] = None) -> None:
+        # Outside training, runner.iter would build the train loop and its
+        # dataset, and the point would belong to no curve.
+        if not self._training:
+            return
         for name, raw in (metrics or {}).items():
             value = _as_float(raw)
             if value is not None:
@@ -146,6 +152,7 @@ class TrainingCurveHook(Hook):
             for name, curve in saved['metrics'].items()}
 
     def after_train(self, runner: Any) -> None:
+        self._training = False
         self._close_window(runner.iter)
         if not is_main_process():
             return
