@@ -3,6 +3,7 @@ or in a dataset and the checkpoint it is resumed or tested from."""
 from pathlib import Path
 
 import pytest
+import torch
 
 import engine_toy
 from vidft.engine import build_runner
@@ -83,3 +84,20 @@ def test_load_from_other_classes_allowed(tmp_path):
     runner.train()
 
     assert runner.iter == 2
+
+
+def test_head_size_differs_from_classes(tmp_path):
+    cfg = _config(tmp_path / 'work', classes=('bikes', 'bunny'),
+                  val_classes=('bikes', 'bunny'))
+    runner = build_runner(cfg)
+    # A recognizer's head: a module called cls_head with num_classes.
+    runner.model.cls_head = torch.nn.Identity()
+    runner.model.cls_head.num_classes = 3
+
+    with pytest.raises(ClassNamesMismatchError) as info:
+        runner.train()
+
+    message = str(info.value)
+    assert 'the training dataset names 2 classes' in message
+    assert 'but the model has 3 outputs (cls_head.num_classes)' in message
+    assert 'set model.cls_head.num_classes=2' in message

@@ -27,6 +27,17 @@ def _loop_classes(runner: Any, attribute: str) -> Optional[Tuple[str, ...]]:
     return tuple(classes) if classes is not None else None
 
 
+def _head_num_classes(model: Any) -> Optional[Tuple[str, int]]:
+    """Return the name and ``num_classes`` of the model's ``cls_head``, the
+    recognizers' classification head, or None without one."""
+    model = getattr(model, 'module', model)  # DDP wraps the model
+    for name, module in model.named_modules():
+        num_classes = getattr(module, 'num_classes', None)
+        if name.split('.')[-1] == 'cls_head' and isinstance(num_classes, int):
+            return name, num_classes
+    return None
+
+
 def _mismatch(what: str, classes: Sequence[str], reference: str,
               expected: Sequence[str]) -> str:
     missing = [name for name in expected if name not in classes]
@@ -56,7 +67,8 @@ class ClassNamesCheckHook(Hook):
     against the wrong classes. This hook compares, whenever both lists are
     known:
 
-    * the validation and test datasets with the training dataset;
+    * the validation and test datasets with the training dataset, and the
+      training dataset with the outputs of the model's ``cls_head``;
     * when resuming, the training dataset with the classes saved in the
       checkpoint (``meta['dataset_meta']['classes']``);
     * when testing or validating a checkpoint without training, the
@@ -72,6 +84,14 @@ class ClassNamesCheckHook(Hook):
         train = _loop_classes(runner, '_train_loop')
         if train is None:
             return
+        head = _head_num_classes(runner.model)
+        if head is not None and head[1] != len(train):
+            name, num_classes = head
+            raise ClassNamesMismatchError(
+                f'the training dataset names {len(train)} classes '
+                f'{list(train)}, but the model has {num_classes} outputs '
+                f'({name}.num_classes); set model.{name}.num_classes='
+                f'{len(train)}')
         for attribute, split in (('_val_loop', 'validation dataset'),
                                  ('_test_loop', 'test dataset')):
             classes = _loop_classes(runner, attribute)
