@@ -94,6 +94,28 @@ def test_short_video_out_of_bound_policy(option, expected):
     assert results['frame_inds'].tolist() == expected
 
 
+def test_short_video_logged_once(monkeypatch):
+    from vidft.data.transforms import sampling
+
+    logged = []
+    monkeypatch.setattr(sampling, 'print_log',
+                        lambda message, **kwargs: logged.append(message))
+    monkeypatch.setattr(sampling, 'MAX_SHORT_VIDEO_WARNINGS', 2)
+    sampler = SampleFrames(clip_len=8, frame_interval=2, test_mode=True)
+
+    for name in ['a.mp4', 'a.mp4', 'b.mp4', 'c.mp4', 'd.mp4']:
+        sampler(dict(total_frames=4, filename=name))
+    sampler(dict(total_frames=15, filename='long.mp4'))
+
+    assert logged[0] == ("a.mp4: 4 frames, fewer than the 15 that a clip "
+                         "covers, so frames are repeated ('loop'); `vidft "
+                         "data check --min-frames 15` lists such videos")
+    assert logged[1].startswith('b.mp4: 4 frames')
+    assert logged[2] == ('more than 2 videos are shorter than a clip; the '
+                         'others are not logged')
+    assert len(logged) == 3
+
+
 @pytest.mark.parametrize('option, expected', [
     ('loop', [0, 2, 4, 1, 0, 2, 4, 1]),
     ('repeat_last', [0, 2, 4, 4, 0, 2, 4, 4]),

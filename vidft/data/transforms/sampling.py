@@ -1,14 +1,19 @@
 """Frame samplers, which choose the frame indices that form the clips of a
 sample."""
-from typing import Any, Dict
+import logging
+from typing import Any, Dict, Set
 
 import numpy as np
+from mmengine.logging import print_log
 
 from ...registry import TRANSFORMS
 from ..video import VideoDecodeError
 from .base import VideoTransform
 
 OUT_OF_BOUND_OPTIONS = ('loop', 'repeat_last')
+
+#: Videos shorter than a clip that one SampleFrames logs by name, per process.
+MAX_SHORT_VIDEO_WARNINGS = 10
 
 
 @TRANSFORMS.register_module()
@@ -41,7 +46,9 @@ class SampleFrames(VideoTransform):
     them by the last valid index of the same clip. For example, ``n = 5``,
     ``clip_len = 8``, ``frame_interval = 1`` and one test clip gives
     ``[0, 1, 2, 3, 4, 0, 1, 2]`` with 'loop' and ``[0, 1, 2, 3, 4, 4, 4, 4]``
-    with 'repeat_last'.
+    with 'repeat_last'. Each such video is logged once, as a WARNING (the
+    first :data:`MAX_SHORT_VIDEO_WARNINGS` per process), because a dataset
+    of cut-short clips would otherwise train without a sign of it.
 
     Reads ``total_frames`` and ``start_index`` (default 0, added to every
     index). Adds ``frame_inds`` (``int64``, clips concatenated), ``clip_len``,
@@ -66,6 +73,7 @@ class SampleFrames(VideoTransform):
         self.num_clips = int(num_clips)
         self.test_mode = test_mode
         self.out_of_bound_opt = out_of_bound_opt
+        self._short_videos: Set[str] = set()
 
     def transform(self, results: Dict[str, Any]) -> Dict[str, Any]:
         num_frames = int(results['total_frames'])
@@ -80,6 +88,8 @@ class SampleFrames(VideoTransform):
             starts = self._train_clip_starts(num_frames)
         steps = np.arange(self.clip_len) * self.frame_interval
         indices = starts.astype(np.int64)[:, None] + steps[None, :]
+        if indices.max() >= num_frames:
+            self._log_short_video(results, num_frames)
         indices = self._keep_in_bounds(indices, num_frames)
 
         start_index = int(results.get('start_index', 0))
@@ -88,6 +98,24 @@ class SampleFrames(VideoTransform):
         results['frame_interval'] = self.frame_interval
         results['num_clips'] = self.num_clips
         return results
+
+    def _log_short_video(self, results: Dict[str, Any],
+                         num_frames: int) -> None:
+        source = str(results.get('filename') or results.get('frame_dir', ''))
+        if (source in self._short_videos
+                or len(self._short_videos) > MAX_SHORT_VIDEO_WARNINGS):
+            return
+        self._short_videos.add(source)
+        if len(self._short_videos) > MAX_SHORT_VIDEO_WARNINGS:
+            message = (f'more than {MAX_SHORT_VIDEO_WARNINGS} videos are '
+                       'shorter than a clip; the others are not logged')
+        else:
+            covered = (self.clip_len - 1) * self.frame_interval + 1
+            message = (f'{source}: {num_frames} frames, fewer than the '
+                       f'{covered} that a clip covers, so frames are '
+                       f'repeated ({self.out_of_bound_opt!r}); `vidft data '
+                       f'check --min-frames {covered}` lists such videos')
+        print_log(message, logger='current', level=logging.WARNING)
 
     def _train_clip_starts(self, num_frames: int) -> np.ndarray:
         span = self.clip_len * self.frame_interval
