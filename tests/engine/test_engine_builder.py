@@ -162,3 +162,27 @@ def test_plugin_default_scope_run_log(tmp_path: Path, fake_plugins,
 
     log_text = Path(runner.logger.log_file).read_text()
     assert ('Failed to import `None.registry`' in log_text) is not filtered
+
+
+def test_schedule_past_training_warned(tmp_path):
+    from vidft.engine.runner import schedule_past_training
+
+    cfg = engine_toy.make_config(str(tmp_path / 'work'), max_iters=4,
+                                 log_level='WARNING')
+    cfg.param_scheduler = [
+        dict(type='LinearLR', start_factor=0.1, by_epoch=False, end=2),
+        dict(type='CosineAnnealingLR', by_epoch=False, begin=2, end=10,
+             T_max=8),
+        dict(type='StepLR', step_size=1, by_epoch=True, end=50),
+    ]
+
+    assert schedule_past_training(cfg) == [
+        'param_scheduler[1] (CosineAnnealingLR) ends at iteration 10, but '
+        'training ends at iteration 4, so it stops 25% of the way through; '
+        'set its end (and T_max) to fit the shorter run if that is not '
+        'intended']
+    runner = build_runner(cfg)
+    logs = engine_toy.capture_logs(runner)
+    runner.train()
+    assert 'param_scheduler[1] (CosineAnnealingLR) ends at iteration 10' \
+        in logs.text()

@@ -4,6 +4,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
@@ -80,6 +81,49 @@ def _check_shapes_match(filename: str, checkpoint: Any,
             f'{mismatched[0]}. Resume with the config the checkpoint was '
             'trained with, or start a new run from its weights with '
             f'load_from={filename} and no --resume')
+
+
+def _component_type(component: Any) -> str:
+    kind = component.get('type') if isinstance(component, dict) else None
+    if isinstance(kind, str):
+        return kind.rsplit('.', 1)[-1]
+    return getattr(kind, '__name__', '') if kind is not None else ''
+
+
+def schedule_past_training(cfg: Config) -> List[str]:
+    """Describe each parameter scheduler that ends after training does.
+
+    Overriding ``train_cfg.max_epochs`` alone keeps the schedule of the
+    longer run, so a cosine decay stops early and the lr stays high.
+    """
+    train_cfg = cfg.get('train_cfg') or {}
+    kind = _component_type(train_cfg)
+    by_epoch = (kind == 'EpochBasedTrainLoop' or
+                (not kind and train_cfg.get('by_epoch', False)))
+    length = train_cfg.get('max_epochs' if by_epoch else 'max_iters')
+    schedulers = cfg.get('param_scheduler')
+    if not isinstance(length, int) or not isinstance(schedulers,
+                                                      (list, tuple, dict)):
+        return []
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    unit = 'epoch' if by_epoch else 'iteration'
+    messages = []
+    for index, scheduler in enumerate(schedulers):
+        if not isinstance(scheduler, dict):
+            continue
+        end = scheduler.get('end')
+        begin = scheduler.get('begin', 0)
+        if (not isinstance(end, int) or end <= length or begin >= length
+                or scheduler.get('by_epoch', True) != by_epoch):
+            continue
+        done = (length - begin) / (end - begin)
+        messages.append(
+            f'param_scheduler[{index}] ({_component_type(scheduler)}) ends at '
+            f'{unit} {end}, but training ends at {unit} {length}, so it '
+            f'stops {done:.0%} of the way through; set its end (and T_max) '
+            'to fit the shorter run if that is not intended')
+    return messages
 
 
 @RUNNERS.register_module()
@@ -164,6 +208,11 @@ class VidftRunner(Runner):
         self._has_loaded = True
         self.logger.info(f'Loaded checkpoint {filename}')
         return checkpoint
+
+    def train(self) -> torch.nn.Module:
+        for message in schedule_past_training(self.cfg):
+            self.logger.warning(message)
+        return super().train()
 
     def resume(self, filename: str, resume_optimizer: bool = True,
                resume_param_scheduler: bool = True,
