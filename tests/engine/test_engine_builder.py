@@ -174,13 +174,22 @@ def test_schedule_past_training_warned(tmp_path):
         dict(type='CosineAnnealingLR', by_epoch=False, begin=2, end=10,
              T_max=8),
         dict(type='StepLR', step_size=1, by_epoch=True, end=50),
+        dict(type='CosineAnnealingLR', by_epoch=False, T_max=16),
+        dict(type='ConstantLR', by_epoch=False, begin=6, end=8),
     ]
 
     assert schedule_past_training(cfg) == [
         'param_scheduler[1] (CosineAnnealingLR) ends at iteration 10, but '
         'training ends at iteration 4, so it stops 25% of the way through; '
         'set its end (and T_max) to fit the shorter run if that is not '
-        'intended']
+        'intended',
+        'param_scheduler[3] (CosineAnnealingLR) ends at iteration 16, but '
+        'training ends at iteration 4, so it stops 25% of the way through; '
+        'set its end (and T_max) to fit the shorter run if that is not '
+        'intended',
+        'param_scheduler[4] (ConstantLR) starts at iteration 6, but training '
+        'ends at iteration 4, so it never runs; set its begin and end to fit '
+        'the shorter run if that is not intended']
     runner = build_runner(cfg)
     logs = engine_toy.capture_logs(runner)
     runner.train()

@@ -110,19 +110,29 @@ def schedule_past_training(cfg: Config) -> List[str]:
     unit = 'epoch' if by_epoch else 'iteration'
     messages = []
     for index, scheduler in enumerate(schedulers):
-        if not isinstance(scheduler, dict):
-            continue
-        end = scheduler.get('end')
-        begin = scheduler.get('begin', 0)
-        if (not isinstance(end, int) or end <= length or begin >= length
+        if (not isinstance(scheduler, dict)
                 or scheduler.get('by_epoch', True) != by_epoch):
             continue
-        done = (length - begin) / (end - begin)
-        messages.append(
-            f'param_scheduler[{index}] ({_component_type(scheduler)}) ends at '
-            f'{unit} {end}, but training ends at {unit} {length}, so it '
-            f'stops {done:.0%} of the way through; set its end (and T_max) '
-            'to fit the shorter run if that is not intended')
+        begin = scheduler.get('begin', 0)
+        end = scheduler.get('end')
+        if not isinstance(end, int) and isinstance(scheduler.get('T_max'),
+                                                   int):
+            end = begin + scheduler['T_max']  # a cosine without an end
+        if not isinstance(begin, int) or not isinstance(end, int):
+            continue
+        name = f'param_scheduler[{index}] ({_component_type(scheduler)})'
+        if begin >= length:
+            messages.append(
+                f'{name} starts at {unit} {begin}, but training ends at '
+                f'{unit} {length}, so it never runs; set its begin and end '
+                'to fit the shorter run if that is not intended')
+        elif end > length:
+            done = (length - begin) / (end - begin)
+            messages.append(
+                f'{name} ends at {unit} {end}, but training ends at {unit} '
+                f'{length}, so it stops {done:.0%} of the way through; set '
+                'its end (and T_max) to fit the shorter run if that is not '
+                'intended')
     return messages
 
 
