@@ -224,26 +224,31 @@ def _child(name: str, parent: Registry, locations: Iterable[str] = ()
                          locations=list(locations))
 
 
-# Registries that mmengine's Runner builds from.
+# Registries that mmengine's Runner builds from. A lookup imports the
+# locations first, so mmengine's own modules (samplers, schedulers, loops)
+# resolve before a Runner exists, as the config check needs.
 MODELS = VidftRegistry('model', parent=MMENGINE_MODELS, scope=CORE_SCOPE,
                        build_func=build_model_from_cfg,
                        locations=['vidft.models'])
-MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS)
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS,
+                        ['mmengine.model'])
 DATASETS = _child('dataset', MMENGINE_DATASETS, ['vidft.data.datasets'])
-DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS)
+DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS,
+                       ['mmengine.dataset'])
 TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, ['vidft.data.transforms'])
 METRICS = _child('metric', MMENGINE_METRICS, ['vidft.evaluation'])
-EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR)
+EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['mmengine.evaluator'])
 HOOKS = _child('hook', MMENGINE_HOOKS,
                ['vidft.engine.hooks', 'vidft.finetune.hooks', 'vidft.data.hooks'])
-LOOPS = _child('loop', MMENGINE_LOOPS)
-OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS)
+LOOPS = _child('loop', MMENGINE_LOOPS, ['mmengine.runner'])
+OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, ['mmengine.optim'])
 OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS,
                         ['vidft.engine.optim_wrappers'])
 OPTIM_WRAPPER_CONSTRUCTORS = _child(
     'optimizer wrapper constructor', MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     ['vidft.finetune.param_groups'])
-PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS)
+PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS,
+                          ['mmengine.optim'])
 VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS)
 VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS)
 LOG_PROCESSORS = _child('log_processor', MMENGINE_LOG_PROCESSORS)

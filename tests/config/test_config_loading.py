@@ -138,9 +138,12 @@ def test_cfg_option_with_dict_is_rejected(child, item, example):
 
 
 def test_cfg_option_braces_in_string_pass():
-    values = parse_cfg_options(['filename_tmpl={:08d}.png'])
+    values = parse_cfg_options(['filename_tmpl={:08d}.png',
+                                'work_dir=runs/dict(a)',
+                                """name=runs/{'a'}"""])
 
-    assert values == {'filename_tmpl': '{:08d}.png'}
+    assert values == {'filename_tmpl': '{:08d}.png',
+                      'work_dir': 'runs/dict(a)', 'name': "runs/{'a'}"}
 
 
 def test_cfg_option_into_non_dict_is_config_error(child):

@@ -451,6 +451,9 @@ def test_dataset_argument_types_are_checked():
     (dict(param_scheduler=dict(generator=[
         dict(type='MultiStepLR', milestones=[2], gama=0.5)])),
      'param_scheduler.generator[0].gama', "did you mean 'gamma'?"),
+    (dict(param_scheduler=dict(type='CosineAnnealingLR', T_max=2,
+                               param_name='momentum')),
+     'param_scheduler.param_name', 'CosineAnnealingLR sets param_name'),
 ])
 def test_built_components_are_checked(changes, key, message):
     problems = _problems(_config(**changes))
@@ -477,6 +480,24 @@ def test_scheduler_build_keys_pass():
         dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0,
              end=1, convert_to_iter_based=True),
         dict(type='CosineAnnealingLR', T_max=2, eta_min=0, begin=1, end=3)]))
+
+
+def test_mmengine_types_resolve_in_fresh_process():
+    import subprocess
+
+    # A fresh process: mmengine registers its samplers and schedulers only
+    # when its modules are imported, which the check itself must do.
+    code = (
+        'from mmengine.config import Config\n'
+        'from vidft.config import validate_config\n'
+        "validate_config(Config(dict(default_scope='vidft', "
+        "train_dataloader=dict(batch_size=1, sampler=dict("
+        "type='DefaultSampler')), param_scheduler=dict("
+        "type='CosineAnnealingParamScheduler', param_name='lr', "
+        'T_max=2))))\n')
+    result = subprocess.run([sys.executable, '-c', code],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_scheduler_problem_names_its_option(recipe):

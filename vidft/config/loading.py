@@ -121,8 +121,9 @@ def _parse_options(options: CfgOptions, source: Optional[str]
             raise ConfigError([(key, f'unbalanced brackets in --cfg-options '
                                 f'{item!r}; close every {unbalanced[0][0]}')],
                               source=source)
-        # A quoted key after the brace marks a dict, not a format string.
-        if re.search(r'\bdict\(|\{\s*[\'"]', text):
+        # A dict starts the value or an item of a list or tuple. A quoted
+        # key after the brace marks a dict, not a format string.
+        if re.search(r'(^|[\[(,])\s*(dict\(|\{\s*[\'"])', text):
             example = f'{key}.0.type' if text[:1] in '[(' else f'{key}.type'
             raise ConfigError([(key, (
                 f'--cfg-options {item!r} contains a dict, which --cfg-options '

@@ -323,6 +323,32 @@ def _check_schedulers(schedulers: Any,
             yield from _check_component(
                 where, scheduler, PARAM_SCHEDULERS, scope,
                 build_keys=('convert_to_iter_based',))
+            if 'param_name' in scheduler and _sets_param_name(
+                    scheduler['type'], scope):
+                yield (f'{where}.param_name',
+                       f"{scheduler['type']} sets param_name itself; remove "
+                       "it, or use a ParamScheduler type (such as "
+                       "CosineAnnealingParamScheduler) to schedule another "
+                       'parameter')
+
+
+def _sets_param_name(kind: Any, scope: Optional[str]) -> bool:
+    """Return whether the scheduler ``kind`` is one of mmengine's lr or
+    momentum schedulers, which pass ``param_name`` to their base class."""
+    from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
+    from mmengine.optim.scheduler.momentum_scheduler import \
+        MomentumSchedulerMixin
+
+    from vidft.registry import PARAM_SCHEDULERS
+
+    if isinstance(kind, str):
+        try:
+            with PARAM_SCHEDULERS.switch_scope_and_registry(scope) as found:
+                kind = found.get(kind)
+        except Exception:  # noqa: BLE001 an unknown type is reported above
+            return False
+    return isinstance(kind, type) and issubclass(
+        kind, (LRSchedulerMixin, MomentumSchedulerMixin))
 
 
 def _check_samplers(section: str, loader: Mapping[str, Any],
