@@ -22,11 +22,12 @@ _input_size = 112
 _classes = ['static', 'pan_left', 'pan_right', 'zoom_in', 'zoom_out']
 # A horizontal flip turns a pan left into a pan right, and playing a clip
 # backwards turns each pan and zoom into its opposite: both augmentations
-# keep the labels right by mapping them. The maps hold the indices of these
-# classes, so a config that reuses train_pipeline for other classes must
-# drop flip_label_map and ReverseFrameOrder (datasets log what each map does).
-_flip_label_map = {1: 2, 2: 1}
-_reverse_label_map = {1: 2, 2: 1, 3: 4, 4: 3}
+# keep the labels right by mapping them. The maps name these classes, so on
+# other classes a config that reuses train_pipeline fails when the dataset
+# loads, and must drop flip_label_map and ReverseFrameOrder.
+_flip_label_map = {'pan_left': 'pan_right', 'pan_right': 'pan_left'}
+_reverse_label_map = {'pan_left': 'pan_right', 'pan_right': 'pan_left',
+                      'zoom_in': 'zoom_out', 'zoom_out': 'zoom_in'}
 _demo = dict(cache_dir='data/cache/camera_motion', classes=_classes)
 
 model = dict(

@@ -172,8 +172,14 @@ def test_flip_maps_labels_only_when_it_flips():
     assert unflipped['label'] == 1
 
 
-def test_flip_label_map_must_hold_class_indices():
-    with pytest.raises(TypeError, match='flip_label_map'):
-        Flip(flip_label_map={'pan_left': 'pan_right'})
+def test_flip_label_map_indices_or_names():
+    assert Flip(flip_label_map={'1': 2}).flip_label_map == {1: 2}
+    named = Flip(flip_ratio=1.0, flip_label_map={'pan_left': 'pan_right'})
+    assert named.flip_label_map == {'pan_left': 'pan_right'}
     with pytest.raises(TypeError, match='flip_label_map'):
         Flip(flip_label_map=[(1, 2)])
+    with pytest.raises(TypeError, match='flip_label_map'):
+        Flip(flip_label_map={1.5: 2})
+    # Names left unresolved by a dataset must not be ignored.
+    with pytest.raises(ValueError, match="names classes \\('pan_left'\\)"):
+        named(dict(imgs=random_frames(), label=1))

@@ -225,6 +225,18 @@ def test_warning_never_lands_inside_progress_bar(capsys):
     assert 'WARNING vidft.test: clip.mp4 is damaged' in lines
 
 
+def test_plugin_logs_reach_stderr(capsys):
+    import logging
+
+    from vidft.cli import _configure_logging
+
+    _configure_logging('INFO')
+    logging.getLogger('vidft_vsr.inference').info('upscaling clip.mp4')
+
+    assert 'INFO vidft_vsr.inference: upscaling clip.mp4' in \
+        capsys.readouterr().err
+
+
 def test_infer_sigterm_leaves_no_partial_video(tmp_path):
     import signal
     import subprocess

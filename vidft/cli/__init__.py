@@ -143,6 +143,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _user_errors() -> Tuple[type, ...]:
     # Imported only when an exception reaches main(): importing the engine
     # up front would slow every command down.
+    from ..data.annotations import AnnotationError
+    from ..data.transforms.base import LabelMapError
     from ..data.video.base import VideoDecodeError
     from ..data.video.frame_folder import FrameFolderError
     from ..data.video.writer import VideoEncodeError
@@ -150,9 +152,9 @@ def _user_errors() -> Tuple[type, ...]:
     from ..engine.hooks import ClassNamesMismatchError
     from ..finetune.checkpoint_io import UntrustedPickleError
     from ..finetune.loading import CheckpointMismatchError
-    return (CheckpointLoadError, CheckpointMismatchError,
-            ClassNamesMismatchError, FrameFolderError, UntrustedPickleError,
-            VideoDecodeError, VideoEncodeError)
+    return (AnnotationError, CheckpointLoadError, CheckpointMismatchError,
+            ClassNamesMismatchError, FrameFolderError, LabelMapError,
+            UntrustedPickleError, VideoDecodeError, VideoEncodeError)
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -187,14 +189,26 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def _configure_logging(level: str) -> None:
-    """Send vidft's log records at ``level`` and above to stderr."""
-    logger = logging.getLogger('vidft')
-    logger.setLevel(level)
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(
-            logging.Formatter('%(levelname)s %(name)s: %(message)s'))
-        logger.addHandler(handler)
+    """Send the log records of vidft and of its installed plugins at
+    ``level`` and above to stderr."""
+    for name in ['vidft'] + _plugin_packages():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(
+                logging.Formatter('%(levelname)s %(name)s: %(message)s'))
+            logger.addHandler(handler)
+
+
+def _plugin_packages() -> List[str]:
+    """Return the top-level packages of the ``vidft.plugins`` entry points,
+    whose modules log under their own names (``vidft_vsr.inference``)."""
+    from importlib.metadata import entry_points
+
+    packages = {entry.value.split(':')[0].split('.')[0]
+                for entry in entry_points(group='vidft.plugins')}
+    return sorted(packages - {'vidft'})
 
 
 __all__: List[str] = ['COMMANDS', 'CommandNotFoundError', 'load_command',

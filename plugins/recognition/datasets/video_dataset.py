@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 
 from vidft.data.annotations import load_label_map, load_rawframe_list
 from vidft.data.datasets import BaseVideoDataset
+from vidft.data.transforms.base import LabelMapError
 
 from ..registry import DATASETS
 from .ann_formats import (ANN_FORMATS, derive_classes, detect_format,
@@ -78,13 +79,15 @@ class _LabelledDataset(BaseVideoDataset):
 
     def _check_pipeline_label_maps(self, num_classes: int,
                                    classes: Optional[Sequence[str]]) -> None:
-        """Raise ValueError for a transform whose label map (``Flip``'s
-        ``flip_label_map``, ``ReverseFrameOrder``'s ``label_map``) names a
-        class index outside ``[0, num_classes)``, and log the classes that
-        each map turns into others.
+        """Resolve the class names in the label maps of the pipeline's
+        transforms (``Flip``'s ``flip_label_map``, ``ReverseFrameOrder``'s
+        ``label_map``) to indices, and log the classes that each map turns
+        into others.
 
         A pipeline inherited from another config keeps that config's maps,
-        which are wrong for other classes.
+        which are wrong for other classes. So a name that is not one of
+        ``classes``, and an index outside ``[0, num_classes)``, raise
+        :class:`~vidft.data.transforms.base.LabelMapError`.
         """
         def name(index: int) -> str:
             return repr(classes[index]) if classes else str(index)
@@ -95,10 +98,12 @@ class _LabelledDataset(BaseVideoDataset):
                 if not isinstance(mapping, dict) or not mapping:
                     continue
                 where = f'{type(transform).__name__}.{attribute}'
+                mapping = self._resolve_class_names(where, mapping, classes)
+                setattr(transform, attribute, mapping)
                 for source, target in mapping.items():
                     if not (0 <= source < num_classes
                             and 0 <= target < num_classes):
-                        raise ValueError(
+                        raise LabelMapError(
                             f'{where} maps class {source} to {target}, but '
                             f'{self.ann_file} has {num_classes} classes '
                             f'(0 to {num_classes - 1}). A label map belongs '
@@ -110,6 +115,31 @@ class _LabelledDataset(BaseVideoDataset):
                                   for source, target in mapping.items())
                 print_log(f'{self.ann_file}: {where} turns {turns}',
                           logger='current', level=logging.INFO)
+
+    def _resolve_class_names(self, where: str, mapping: Dict[Any, Any],
+                             classes: Optional[Sequence[str]]
+                             ) -> Dict[int, int]:
+        names = [key for pair in mapping.items() for key in pair
+                 if isinstance(key, str)]
+        if not names:
+            return mapping
+        if not classes:
+            raise LabelMapError(
+                f'{where} names classes ({names[0]!r}), but {self.ann_file} '
+                'has no class names to find them in; give the dataset '
+                'label_map=FILE (one class name per line), or write the map '
+                'with class indices')
+        index = {name: i for i, name in enumerate(classes)}
+        unknown = [name for name in names if name not in index]
+        if unknown:
+            raise LabelMapError(
+                f'{where} names the class {unknown[0]!r}, which is not a '
+                f'class of {self.ann_file} (classes: {list(classes)}). A '
+                'label map belongs to the classes it was written for: remove '
+                'it from the pipeline (an inherited pipeline keeps the maps '
+                'of its config), or rewrite it for these classes')
+        return {index.get(source, source): index.get(target, target)
+                for source, target in mapping.items()}
 
     @staticmethod
     def _describe(sample: dict) -> str:

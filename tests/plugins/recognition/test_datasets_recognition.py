@@ -108,6 +108,42 @@ def test_label_map_outside_classes_rejected(videos, tmp_path):
     assert 'remove it from the pipeline' in message
 
 
+def test_label_map_class_names_resolved(videos, tmp_path):
+    root, _ = videos
+    write(str(tmp_path / 'train.txt'), 'walk.mp4 0\nrun.mp4 1\n')
+    write(str(tmp_path / 'classes.txt'), 'walking\nrunning\n')
+    flip = dict(type='Flip', flip_ratio=1.0,
+                flip_label_map={'walking': 'running'})
+
+    dataset = VideoDataset('train.txt', VIDEO_PIPELINE[:3] + [flip] +
+                           VIDEO_PIPELINE[3:], data_prefix=str(root),
+                           data_root=str(tmp_path), label_map='classes.txt')
+
+    assert dataset.pipeline.transforms[3].flip_label_map == {0: 1}
+    assert int(dataset[0]['data_samples'].gt_label) == 1
+
+
+@pytest.mark.parametrize('label_map, message', [
+    ('classes.txt', "names the class 'pan_left', which is not a class of"),
+    (None, "names classes ('pan_left'), but"),
+])
+def test_label_map_unknown_names_rejected(videos, tmp_path, label_map,
+                                          message):
+    from vidft.data.transforms import LabelMapError
+
+    root, _ = videos
+    write(str(tmp_path / 'train.txt'), 'walk.mp4 0\nrun.mp4 1\n')
+    write(str(tmp_path / 'classes.txt'), 'walking\nrunning\n')
+    flip = dict(type='Flip', flip_label_map={'pan_left': 'pan_right'})
+
+    with pytest.raises(LabelMapError, match=message.replace('(', '\\(')
+                       .replace(')', '\\)')):
+        VideoDataset('train.txt', VIDEO_PIPELINE[:3] + [flip] +
+                     VIDEO_PIPELINE[3:], data_prefix=str(root),
+                     data_root=str(tmp_path), label_map=label_map,
+                     num_classes=2)
+
+
 def test_label_map_turns_logged_by_name(videos, tmp_path, monkeypatch):
     from vidft_recognition.datasets import video_dataset
 

@@ -1,7 +1,14 @@
 """The base class of vidft's data transforms."""
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Union
 
 import numpy as np
+
+#: A key of a label map: a class index, or a class name to be resolved.
+ClassKey = Union[int, str]
+
+
+class LabelMapError(ValueError):
+    """A label map of a transform that does not fit the dataset's classes."""
 
 
 class VideoTransform:
@@ -47,29 +54,60 @@ def get_frames(results: Dict[str, Any], transform: str) -> np.ndarray:
 
 
 def check_label_map(label_map: Optional[Mapping[Any, Any]],
-                    name: str) -> Dict[int, int]:
-    """Return ``label_map`` as a dict of ints, or raise naming ``name``.
+                    name: str) -> Dict[ClassKey, ClassKey]:
+    """Return ``label_map`` with class indices as ints and class names as
+    str, or raise naming ``name``.
 
     A label map gives the class a sample becomes when a transform changes what
     its label means, for example a horizontal flip of a "pan left" clip.
+    Class names (``{'pan_left': 'pan_right'}``) tie the map to the classes it
+    was written for: a dataset with class names resolves them to indices
+    when it loads, and rejects a name it does not have.
     """
     if label_map is None:
         return {}
     if not isinstance(label_map, Mapping):
-        raise TypeError(f'expected {name} to be a dict of class indices '
-                        f'({{1: 2, 2: 1}}), got {label_map!r}')
+        raise TypeError(f'expected {name} to be a dict of class indices or '
+                        f'names ({{1: 2, 2: 1}}), got {label_map!r}')
     checked = {}
     for source, target in label_map.items():
         try:
-            checked[int(source)] = int(target)
+            checked[_class_key(source)] = _class_key(target)
         except (TypeError, ValueError):
-            raise TypeError(f'expected {name} to map class indices to class '
-                            f'indices, got {source!r}: {target!r}') from None
+            raise TypeError(f'expected {name} to map class indices or names '
+                            f'to class indices or names, got {source!r}: '
+                            f'{target!r}') from None
     return checked
 
 
-def map_label(results: Dict[str, Any], label_map: Dict[int, int]) -> None:
-    """Replace an int ``results['label']`` found in ``label_map``."""
+def _class_key(value: Any) -> ClassKey:
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if isinstance(value, (bool, float)) or not isinstance(
+            value, (int, np.integer)):
+        raise TypeError(f'expected a class index or name, got {value!r}')
+    return int(value)
+
+
+def map_label(results: Dict[str, Any], label_map: Dict[ClassKey, ClassKey]
+              ) -> None:
+    """Replace an int ``results['label']`` found in ``label_map``.
+
+    Raises:
+        LabelMapError: the map still names classes, which only a dataset
+            with class names resolves.
+    """
     label = results.get('label')
-    if label_map and isinstance(label, (int, np.integer)):
-        results['label'] = label_map.get(int(label), int(label))
+    if not label_map or not isinstance(label, (int, np.integer)):
+        return
+    names = [key for pair in label_map.items() for key in pair
+             if isinstance(key, str)]
+    if names:
+        raise LabelMapError(
+            f'the label map {label_map} names classes ({names[0]!r}), which '
+            'only a dataset with class names can turn into indices; give the '
+            'dataset label_map=FILE, or write the map with class indices')
+    results['label'] = label_map.get(int(label), int(label))

@@ -284,15 +284,17 @@ class Flip(VideoTransform):
         flip_ratio: Probability of flipping.
         direction: 'horizontal' or 'vertical'.
         flip_label_map: The class a flipped sample becomes, for classes whose
-            meaning a flip changes, e.g. ``{1: 2, 2: 1}`` when classes 1 and
-            2 are "pan left" and "pan right". Other labels stay.
+            meaning a flip changes, by index (``{1: 2, 2: 1}`` when classes 1
+            and 2 are "pan left" and "pan right") or by name
+            (``{'pan_left': 'pan_right', 'pan_right': 'pan_left'}``, which a
+            dataset with these class names resolves). Other labels stay.
 
     Adds ``flip`` (whether it flipped) and ``flip_direction``.
     """
 
     def __init__(self, flip_ratio: float = 0.5,
                  direction: str = 'horizontal',
-                 flip_label_map: Optional[Mapping[int, int]] = None) -> None:
+                 flip_label_map: Optional[Mapping[Any, Any]] = None) -> None:
         if not 0 <= flip_ratio <= 1:
             raise ValueError(f'expected flip_ratio in [0, 1], got '
                              f'{flip_ratio!r}')

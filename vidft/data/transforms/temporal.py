@@ -18,14 +18,15 @@ class ReverseFrameOrder(VideoTransform):
     Args:
         prob: Probability of reversing.
         label_map: The class a reversed sample becomes, for classes whose
-            meaning the reversal changes, e.g. ``{3: 4, 4: 3}`` when classes
-            3 and 4 are "zoom in" and "zoom out". Other labels stay.
+            meaning the reversal changes, by index (``{3: 4, 4: 3}`` when
+            classes 3 and 4 are "zoom in" and "zoom out") or by class name,
+            as in :class:`~.geometric.Flip`. Other labels stay.
 
     Adds ``reversed`` (whether it reversed the frames).
     """
 
     def __init__(self, prob: float = 0.5,
-                 label_map: Optional[Mapping[int, int]] = None) -> None:
+                 label_map: Optional[Mapping[Any, Any]] = None) -> None:
         if not 0 <= prob <= 1:
             raise ValueError(f'expected prob in [0, 1], got {prob!r}')
         self.prob = prob
