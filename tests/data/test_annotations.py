@@ -166,11 +166,22 @@ def test_folder_tree(tmp_path):
     assert [s['label'] for s in selected] == [0, 0]
 
 
+def test_folder_tree_split_without_class(tmp_path, caplog):
+    make_tree(tmp_path)
+
+    samples = load_folder_tree(str(tmp_path), classes=['run', 'jump', 'walk'])
+
+    assert [s['label'] for s in samples] == [0, 2, 2]
+    assert "class 'jump' has no folder" in caplog.text
+
+
 def test_folder_tree_errors(tmp_path):
     with pytest.raises(AnnotationError, match='no such folder'):
         load_folder_tree(str(tmp_path / 'missing'))
     make_tree(tmp_path)
-    with pytest.raises(AnnotationError, match="'jump' has no folder"):
+    with pytest.raises(AnnotationError, match=(
+            r"the classes \['jump'\] have no folder, and the folders "
+            r"\['run'\] are no class")):
         load_folder_tree(str(tmp_path), classes=['walk', 'jump'])
     with pytest.raises(AnnotationError, match='found no file'):
         load_folder_tree(str(tmp_path), extensions=('.webm', ))

@@ -126,6 +126,32 @@ def test_check_writes_clean_list(videos, video_list, tmp_path, capsys):
                  '--min-frames', str(CLIP_LEN), '--no-progress']) == 0
 
 
+def test_check_class_folders_clean_csv(videos, tmp_path, capsys):
+    from vidft_recognition.datasets import VideoDataset
+
+    root = tmp_path / 'train'
+    for name, label in (('good', 'walk'), ('text', 'run'), ('short', 'run')):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        os.link(videos[name], root / label / f'{name}.mp4')
+    clean = tmp_path / 'clean.csv'
+
+    assert main(['data', 'check', str(root), '--write-clean',
+                 str(tmp_path / 'clean.txt'), '--no-progress']) == 1
+    assert 'name the file .csv' in capsys.readouterr().err
+    status = main(['data', 'check', str(root), '--min-frames', '2',
+                   '--workers', '1', '--no-progress', '--write-clean',
+                   str(clean)])
+
+    assert status == 2
+    assert clean.read_text().splitlines() == [
+        'path,label', f"{root / 'run' / 'short.mp4'},run",
+        f"{root / 'walk' / 'good.mp4'},walk"]
+    (tmp_path / 'classes.txt').write_text('walk\nrun\n')
+    dataset = VideoDataset(str(clean), [], ann_format='csv',
+                           label_map=str(tmp_path / 'classes.txt'))
+    assert [dataset.get_data_info(i)['label'] for i in range(2)] == [1, 0]
+
+
 def test_check_csv_keeps_format(videos, tmp_path, capsys):
     source = tmp_path / 'train.csv'
     source.write_text('path,label\n' f"{videos['good']},1\n"
@@ -158,7 +184,7 @@ def test_check_min_frames_from_config(videos, tmp_path):
         " dataset=dict(type='BaseVideoDataset', pipeline=["
         "dict(type='VideoInit', backend='opencv'),"
         "dict(type='SampleFrames', clip_len=4, frame_interval=3)])))\n")
-    assert sampler_needs(str(config)) == (12, 'opencv')
+    assert sampler_needs(str(config)) == (10, 'opencv')
 
 
 def _write_check_config(path: Path, **loaders: dict) -> str:
@@ -230,7 +256,25 @@ def test_check_data_prefix_overrides_config(videos, relative_list, tmp_path,
     assert 'all 2 videos are missing' in hints[0]
     assert f"first path tried was {tmp_path / Path(videos['good']).name}" \
         in hints[0]
-    assert '--data-prefix DIR' in hints[0]
+    assert f'check that --data-prefix {tmp_path} is the folder' in hints[0]
+
+
+def test_check_class_folder_ignores_config_prefix(videos, tmp_path, capsys):
+    root = tmp_path / 'train'
+    (root / 'good').mkdir(parents=True)
+    os.link(videos['good'], root / 'good' / 'clip.mp4')
+    config = _write_check_config(
+        tmp_path / 'cfg.py',
+        train_dataloader=dict(ann_file='elsewhere.txt',
+                              data_prefix=dict(video='no_such_folder')))
+
+    status = main(['data', 'check', str(root), '--config', config,
+                   '--workers', '1', '--no-progress'])
+
+    captured = capsys.readouterr()
+    assert status == 0
+    assert '1 of 1 videos are usable' in captured.out
+    assert 'joined' not in captured.err
 
 
 def test_dataset_video_folder_joins_root():

@@ -19,7 +19,7 @@ from typing import Any, Iterable, List, Optional, Tuple, Union
 from mmengine.config import Config
 
 from ..data.check import (ANNOTATION_FORMATS, PROBLEMS, VideoCheck,
-                          check_videos, load_video_source,
+                          check_videos, is_class_tree, load_video_source,
                           write_clean_annotation)
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        'timed out (default: no limit)')
     check.add_argument('--write-clean', metavar='PATH',
                        help='write the source without the bad samples to '
-                       'PATH, in the same format')
+                       'PATH, in the same format; a folder of class folders '
+                       'becomes a CSV of path and class name (PATH must end '
+                       'in .csv)')
     check.add_argument('--no-progress', action='store_true',
                        help='do not show the progress bar')
 
@@ -98,10 +100,18 @@ def _check(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
         min_frames, config_backend = sampler_needs(cfg)
         backend = args.backend or config_backend
-        if data_prefix is None:
+        # A folder of class folders lists its own paths, so no prefix.
+        if data_prefix is None and not osp.isdir(args.source):
             data_prefix = dataset_video_folder(cfg, args.source)
     if min_frames < 1:
         raise ValueError(f'expected --min-frames >= 1, got {min_frames}')
+    if (args.write_clean and osp.isdir(args.source)
+            and is_class_tree(args.source)
+            and not args.write_clean.lower().endswith('.csv')):
+        raise ValueError(
+            f'{args.source} is a folder of class folders, which --write-clean '
+            'writes as a CSV of path and class name; name the file .csv, '
+            f'e.g. --write-clean {osp.splitext(args.write_clean)[0]}.csv')
 
     fmt, samples = load_video_source(args.source, args.format,
                                      data_prefix or '')
@@ -121,10 +131,11 @@ def _check(args: argparse.Namespace) -> int:
           f'(min_frames={min_frames}, backend={backend})')
     if all(result.problem == 'missing' for result in results):
         # When no path exists, the folder is more likely wrong than the files.
+        fix = (f'check that --data-prefix {args.data_prefix} is' if
+               args.data_prefix is not None else 'pass --data-prefix DIR with')
         print(f'hint: all {len(results)} videos are missing, the first path '
-              f'tried was {paths[0]}; pass --data-prefix DIR with the folder '
-              f'that the paths in {args.source} are relative to',
-              file=sys.stderr)
+              f'tried was {paths[0]}; {fix} the folder that the paths in '
+              f'{args.source} are relative to', file=sys.stderr)
     if args.write_clean:
         written = write_clean_annotation(args.source, fmt,
                                          [r.ok for r in results],
@@ -158,8 +169,10 @@ def format_table(results: Iterable[VideoCheck]) -> str:
 
 
 def sampler_needs(config: Union[str, Config]) -> Tuple[int, str]:
-    """Return ``(clip_len * frame_interval, backend)`` of the training
-    pipeline in ``config``, a config file or a loaded config.
+    """Return ``((clip_len - 1) * frame_interval + 1, backend)`` of the
+    training pipeline in ``config``, a config file or a loaded config: the
+    frames a clip covers, which a video needs to be sampled without
+    repeating frames.
 
     Raises:
         ValueError: the train pipeline has no SampleFrames.
@@ -175,8 +188,8 @@ def sampler_needs(config: Union[str, Config]) -> Tuple[int, str]:
         raise ValueError(f'expected a SampleFrames transform in the train '
                          f'pipeline of {cfg.filename or "the config"}, got '
                          'none; pass --min-frames instead')
-    needed = int(sampler.get('clip_len', 1)) * int(
-        sampler.get('frame_interval', 1))
+    needed = (int(sampler.get('clip_len', 1)) - 1) * int(
+        sampler.get('frame_interval', 1)) + 1
     init = _find_transform(pipeline, 'VideoInit') or {}
     return needed, str(init.get('backend', 'pyav'))
 

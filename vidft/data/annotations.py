@@ -244,20 +244,34 @@ def load_folder_tree(root: str,
     Class indices follow ``classes`` when given (other folders are skipped),
     else the sorted folder names. Videos are the files whose extension, in
     lower case, is in ``extensions``; samples are sorted by path.
+
+    With ``classes`` given, a class without a folder is logged: a split may
+    lack a rare class. When the root also has folders that are not classes,
+    the names are more likely misspelt, and :class:`AnnotationError` names
+    both lists.
     """
     if not osp.isdir(root):
         raise AnnotationError(root, None, 'expected a folder with one '
                               'subfolder per class, got no such folder')
+    folders = sorted(entry.name for entry in os.scandir(root)
+                     if entry.is_dir())
     if classes is None:
-        classes = sorted(entry.name for entry in os.scandir(root)
-                         if entry.is_dir())
+        classes = folders
+    missing = [name for name in classes if name not in folders]
+    extra = [name for name in folders if name not in classes]
+    if missing and extra:
+        raise AnnotationError(
+            root, None, f'the classes {missing} have no folder, and the '
+            f'folders {extra} are no class; fix the names in the label map '
+            'or the folder names')
     suffixes = tuple(e.lower() for e in extensions)
     samples = []
     for label, name in enumerate(classes):
         folder = osp.join(root, name)
-        if not osp.isdir(folder):
-            raise AnnotationError(folder, None, f'class {name!r} has no '
-                                  'folder under the root')
+        if name in missing:
+            logger.warning('%s: class %r has no folder, so this split has '
+                           'no sample of it', root, name)
+            continue
         found = sorted(
             osp.join(directory, file)
             for directory, _, files in os.walk(folder)

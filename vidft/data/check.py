@@ -73,8 +73,8 @@ def check_video(path: str, *, min_frames: int = 1, channels: int = 3,
 
     Args:
         path: Video file.
-        min_frames: Frames that must decode (the sampler's
-            ``clip_len * frame_interval``).
+        min_frames: Frames that must decode (the frames a clip covers,
+            ``(clip_len - 1) * frame_interval + 1``).
         channels: Channel count that the reader's frames must have.
         backend: Reader backend that training uses (see
             :func:`vidft.data.video.open_video`); its frame count decides
@@ -255,6 +255,14 @@ def _run_pool(pool: 'multiprocessing.pool.Pool', paths: Sequence[str],
     return []
 
 
+def is_class_tree(folder: str) -> bool:
+    """Return whether every video under ``folder`` lies in a subfolder, the
+    layout of ``ann_format='folder'`` (one folder per class)."""
+    paths = list_folder_videos(folder)
+    return bool(paths) and all(
+        osp.dirname(osp.relpath(path, folder)) for path in paths)
+
+
 def list_folder_videos(folder: str,
                        extensions: Optional[Sequence[str]] = None
                        ) -> List[str]:
@@ -311,14 +319,26 @@ def write_clean_annotation(source: str, fmt: str, keep: Sequence[bool],
     """Write ``source`` to ``target`` without the samples whose ``keep`` is
     False, in the same format; return the number of samples written.
 
-    ``keep`` follows the order of :func:`load_video_source`. A folder
-    becomes a list of the kept file paths, one per line.
+    ``keep`` follows the order of :func:`load_video_source`. A folder of
+    class folders becomes a CSV with the columns ``path`` and ``label``,
+    the label being the class folder's name, which a dataset with
+    ``ann_format='csv'`` and ``label_map`` reads. Any other folder becomes
+    a list of the kept file paths, one per line, without labels.
     """
     if fmt == 'folder':
-        paths = list_folder_videos(source)
-        lines = [path for path, kept in zip(paths, keep) if kept]
-        _write_text(target, ''.join(f'{line}\n' for line in lines))
-        return len(lines)
+        paths = [path for path, kept in zip(list_folder_videos(source), keep)
+                 if kept]
+        parts = [osp.relpath(path, source).split(os.sep) for path in paths]
+        if is_class_tree(source):
+            os.makedirs(osp.dirname(osp.abspath(target)), exist_ok=True)
+            with open(target, 'w', encoding='utf-8', newline='') as file:
+                writer = csv.writer(file)
+                writer.writerow(['path', 'label'])
+                writer.writerows([path, part[0]]
+                                 for path, part in zip(paths, parts))
+            return len(paths)
+        _write_text(target, ''.join(f'{path}\n' for path in paths))
+        return len(paths)
     if fmt == 'list':
         with open(source, encoding='utf-8') as file:
             samples = [line for line in file if line.strip()]

@@ -46,9 +46,11 @@ class SampleFrames(VideoTransform):
     them by the last valid index of the same clip. For example, ``n = 5``,
     ``clip_len = 8``, ``frame_interval = 1`` and one test clip gives
     ``[0, 1, 2, 3, 4, 0, 1, 2]`` with 'loop' and ``[0, 1, 2, 3, 4, 4, 4, 4]``
-    with 'repeat_last'. Each such video is logged once, as a WARNING (the
-    first :data:`MAX_SHORT_VIDEO_WARNINGS` per process), because a dataset
-    of cut-short clips would otherwise train without a sign of it.
+    with 'repeat_last'. Each such video is logged as a WARNING, because a
+    dataset of cut-short clips would otherwise train without a sign of it.
+    Each process logs a video once and at most
+    :data:`MAX_SHORT_VIDEO_WARNINGS` videos, so every data-loader worker
+    logs its own, again each epoch when the workers are not persistent.
 
     Reads ``total_frames`` and ``start_index`` (default 0, added to every
     index). Adds ``frame_inds`` (``int64``, clips concatenated), ``clip_len``,
