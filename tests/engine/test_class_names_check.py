@@ -30,14 +30,18 @@ def _test_config(cfg, checkpoint: Path, classes):
     return cfg
 
 
+def _mismatch_message(runner) -> str:
+    with pytest.raises(ClassNamesMismatchError) as info:
+        runner.train()
+    return str(info.value)
+
+
 def test_validation_split_missing_class(tmp_path):
     cfg = _config(tmp_path / 'work', val_classes=('bunny', 'tree'))
     runner = build_runner(cfg)
 
-    with pytest.raises(ClassNamesMismatchError) as info:
-        runner.train()
+    message = _mismatch_message(runner)
 
-    message = str(info.value)
     assert 'validation dataset names 2 classes' in message
     assert "missing ['bikes']" in message
     assert 'label_map=FILE' in message
@@ -94,10 +98,8 @@ def test_head_size_differs_from_classes(tmp_path):
     runner.model.cls_head = torch.nn.Identity()
     runner.model.cls_head.num_classes = 3
 
-    with pytest.raises(ClassNamesMismatchError) as info:
-        runner.train()
+    message = _mismatch_message(runner)
 
-    message = str(info.value)
     assert 'the training dataset names 2 classes' in message
     assert 'but the model has 3 outputs (cls_head.num_classes)' in message
     assert 'set model.cls_head.num_classes=2' in message
