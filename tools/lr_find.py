@@ -17,9 +17,9 @@ prints which of the two stopped it.
 Suggested value: the lr where the smoothed loss falls fastest, that is the
 most negative slope of smoothed loss over log10(lr), searched between the
 start and the lr of the lowest smoothed loss. The minimum's lr divided by 10
-is printed as a second opinion. The plot marks both. A warning says when
-the suggestion is unreliable: the searched part of the curve is shorter than
-the moving average's window, or the smoothed loss barely falls in it.
+is printed as a second opinion. The plot marks both. A warning flags the
+suggestion as unreliable when the searched part of the curve is shorter
+than the moving average's window, or the smoothed loss barely falls in it.
 """
 import argparse
 import math

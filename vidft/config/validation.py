@@ -766,7 +766,7 @@ def _annotate(problems: List[Tuple[str, str]],
     """Append the ``--cfg-options`` item that caused each problem."""
     annotated = []
     for key, reason in problems:
-        # Problems name list items as hooks[0]; --cfg-options as hooks.0.
+        # Problems name list items as hooks[0], and --cfg-options as hooks.0.
         dotted = re.sub(r'\[(\d+)\]', r'.\1', key)
         sources = [
             f'{option}={text}' for option, text in overrides.items()
