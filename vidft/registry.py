@@ -224,9 +224,8 @@ def _child(name: str, parent: Registry, locations: Iterable[str] = ()
                          locations=list(locations))
 
 
-# Registries that mmengine's Runner builds from. A lookup imports the
-# locations first, so mmengine's own modules (samplers, schedulers, loops)
-# resolve before a Runner exists, as the config check needs.
+# Registries that mmengine's Runner builds from. Their locations make the
+# config check find mmengine's own samplers, schedulers and loops.
 MODELS = VidftRegistry('model', parent=MMENGINE_MODELS, scope=CORE_SCOPE,
                        build_func=build_model_from_cfg,
                        locations=['vidft.models'])

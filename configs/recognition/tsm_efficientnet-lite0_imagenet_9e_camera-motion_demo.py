@@ -22,9 +22,7 @@ _input_size = 112
 _classes = ['static', 'pan_left', 'pan_right', 'zoom_in', 'zoom_out']
 # A horizontal flip turns a pan left into a pan right, and playing a clip
 # backwards turns each pan and zoom into its opposite: both augmentations
-# keep the labels right by mapping them. The maps name these classes, so on
-# other classes a config that reuses train_pipeline fails when the dataset
-# loads, and must drop flip_label_map and ReverseFrameOrder.
+# keep the labels right by mapping them.
 _flip_label_map = {'pan_left': 'pan_right', 'pan_right': 'pan_left'}
 _reverse_label_map = {'pan_left': 'pan_right', 'pan_right': 'pan_left',
                       'zoom_in': 'zoom_out', 'zoom_out': 'zoom_in'}
@@ -51,6 +49,8 @@ model = dict(
         type='VideoDataPreprocessor', mean=[127.0, 127.0, 127.0],
         std=[128.0, 128.0, 128.0], format_shape='NCHW'))
 
+# The label maps name this demo's classes. A config that reuses
+# train_pipeline for other classes fails at load until it drops them.
 train_pipeline = [
     dict(type='VideoInit'),
     dict(type='SampleFrames', clip_len=_num_segments, frame_interval=2,
