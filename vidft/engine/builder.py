@@ -17,7 +17,7 @@ from .checkpoint import install_safe_loader
 from .dist import (cpu_model_wrapper_cfg, init_cpu_process_group,
                    resolve_launcher, uses_gpu)
 from .log_filters import install_scope_warning_filter
-from .runner import AUTO_RESUME, VidftRunner
+from .runner import AUTO_RESUME, VidftRunner, component_type_name
 
 # Hooks build_runner adds when the config does not list them.
 DEFAULT_CUSTOM_HOOKS = ('NonFiniteLossHook', 'RandomStateHook',
@@ -29,13 +29,6 @@ AMP_CONVERTIBLE = ('OptimWrapper', 'AmpOptimWrapper')
 
 # Runners built in this process, by experiment name.
 _experiment_counts: Dict[str, int] = {}
-
-
-def _type_name(component: Any) -> str:
-    kind = component.get('type') if isinstance(component, dict) else None
-    if isinstance(kind, str):
-        return kind.rsplit('.', 1)[-1]
-    return getattr(kind, '__name__', '') if kind is not None else ''
 
 
 def _set_work_dir(cfg: Config, work_dir: Optional[str]) -> None:
@@ -66,7 +59,7 @@ def _enable_amp(cfg: Config) -> None:
         raise ValueError('--amp needs an optim_wrapper in the config; add '
                          "optim_wrapper=dict(type='OptimWrapper', "
                          'optimizer=...)')
-    kind = _type_name(optim_wrapper) or 'OptimWrapper'
+    kind = component_type_name(optim_wrapper) or 'OptimWrapper'
     if kind not in AMP_CONVERTIBLE:
         raise ValueError(f'--amp expects optim_wrapper.type in '
                          f'{AMP_CONVERTIBLE}, got {kind!r}; configure mixed '
@@ -94,7 +87,7 @@ def _set_vis_backends(cfg: Config) -> None:
     visualizer = dict(cfg.get('visualizer') or dict(type='Visualizer'))
     backends: List[Dict[str, Any]] = list(visualizer.get('vis_backends')
                                           or [])
-    present = {_type_name(backend) for backend in backends}
+    present = {component_type_name(backend) for backend in backends}
     if 'LocalVisBackend' not in present:
         backends.append(dict(type='LocalVisBackend'))
     if 'TensorboardVisBackend' not in present and \
@@ -106,7 +99,7 @@ def _set_vis_backends(cfg: Config) -> None:
 
 def _add_custom_hooks(cfg: Config) -> None:
     custom_hooks = list(cfg.get('custom_hooks') or [])
-    present = {_type_name(hook) for hook in custom_hooks}
+    present = {component_type_name(hook) for hook in custom_hooks}
 
     if 'NonFiniteLossHook' in present and 'skip_nonfinite' in cfg:
         raise ValueError(

@@ -24,21 +24,34 @@ from .optim_wrappers import install_nonfinite_guard
 AUTO_RESUME = 'auto'
 
 
-def _check_names_match(filename: str, checkpoint: Any, model: torch.nn.Module,
-                       revise_keys: Sequence[Tuple[str, str]]) -> None:
-    """Raise when no weight of ``checkpoint`` has a name of ``model``.
+def _renamed_weights(checkpoint: Any, revise_keys: Sequence[Tuple[str, str]]
+                     ) -> Dict[str, Any]:
+    """Return the weights of ``checkpoint`` under the names that
+    ``revise_keys`` gives them, or an empty dict without a state dict."""
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(
+        checkpoint, dict) else None
+    if not isinstance(state, dict):
+        return {}
+    renamed = {}
+    for name, value in state.items():
+        for pattern, replacement in revise_keys:
+            name = re.sub(pattern, replacement, name)
+        renamed[name] = value
+    return renamed
+
+
+def _check_names_match(filename: str, weights: Dict[str, Any],
+                       model: torch.nn.Module) -> None:
+    """Raise when none of the checkpoint's ``weights`` has a name of
+    ``model``.
 
     mmengine only logs missing and unexpected keys, so a checkpoint of
     another model would otherwise be tested or trained on as if it had
     loaded.
     """
-    state = checkpoint.get('state_dict', checkpoint) if isinstance(
-        checkpoint, dict) else None
-    if not isinstance(state, dict) or not state:
+    if not weights:
         return
-    names = set(state)
-    for pattern, replacement in revise_keys:
-        names = {re.sub(pattern, replacement, name) for name in names}
+    names = set(weights)
     model_names = set(model.state_dict())
     if model_names and not names & model_names:
         raise CheckpointMismatchError(
@@ -49,25 +62,19 @@ def _check_names_match(filename: str, checkpoint: Any, model: torch.nn.Module,
             'this config, or set model.backbone.pretrained to load '
             'backbone weights with a key map')
 
-def _check_shapes_match(filename: str, checkpoint: Any,
-                        model: torch.nn.Module,
-                        revise_keys: Sequence[Tuple[str, str]]) -> None:
-    """Raise when a weight of ``checkpoint`` has another shape than the
-    model's weight of that name.
+
+def _check_shapes_match(filename: str, weights: Dict[str, Any],
+                        model: torch.nn.Module) -> None:
+    """Raise when one of the checkpoint's ``weights`` has another shape
+    than the model's weight of that name.
 
     Resuming needs the model the checkpoint was trained with: mmengine
     would skip such a weight with a log line, and the optimizer state
     would then fail inside the first update.
     """
-    state = checkpoint.get('state_dict', checkpoint) if isinstance(
-        checkpoint, dict) else None
-    if not isinstance(state, dict):
-        return
     model_state = model.state_dict()
     mismatched = []
-    for name, value in state.items():
-        for pattern, replacement in revise_keys:
-            name = re.sub(pattern, replacement, name)
+    for name, value in weights.items():
         expected = model_state.get(name)
         if (expected is not None and hasattr(value, 'shape')
                 and tuple(value.shape) != tuple(expected.shape)):
@@ -83,7 +90,9 @@ def _check_shapes_match(filename: str, checkpoint: Any,
             f'load_from={filename} and no --resume')
 
 
-def _component_type(component: Any) -> str:
+def component_type_name(component: Any) -> str:
+    """Return the class name that a config dict's ``type`` names, without
+    its scope prefix, or '' without a type."""
     kind = component.get('type') if isinstance(component, dict) else None
     if isinstance(kind, str):
         return kind.rsplit('.', 1)[-1]
@@ -97,7 +106,7 @@ def schedule_past_training(cfg: Config) -> List[str]:
     longer run, so a cosine decay stops early and the lr stays high.
     """
     train_cfg = cfg.get('train_cfg') or {}
-    kind = _component_type(train_cfg)
+    kind = component_type_name(train_cfg)
     by_epoch = (kind == 'EpochBasedTrainLoop' or
                 (not kind and train_cfg.get('by_epoch', False)))
     length = train_cfg.get('max_epochs' if by_epoch else 'max_iters')
@@ -120,7 +129,7 @@ def schedule_past_training(cfg: Config) -> List[str]:
             end = begin + scheduler['T_max']  # a cosine without an end
         if not isinstance(begin, int) or not isinstance(end, int):
             continue
-        name = f'param_scheduler[{index}] ({_component_type(scheduler)})'
+        name = f'param_scheduler[{index}] ({component_type_name(scheduler)})'
         if begin >= length:
             messages.append(
                 f'{name} starts at {unit} {begin}, but training ends at '
@@ -210,9 +219,10 @@ class VidftRunner(Runner):
 
         model = self.model.module if is_model_wrapper(
             self.model) else self.model
-        _check_names_match(filename, checkpoint, model, revise_keys)
+        weights = _renamed_weights(checkpoint, revise_keys)
+        _check_names_match(filename, weights, model)
         if self._resuming:
-            _check_shapes_match(filename, checkpoint, model, revise_keys)
+            _check_shapes_match(filename, weights, model)
         checkpoint = _load_checkpoint_to_model(
             model, checkpoint, strict, revise_keys=list(revise_keys))
         self._has_loaded = True
