@@ -283,17 +283,9 @@ def _check_components(cfg: Config) -> Iterator[Tuple[str, str]]:
         if isinstance(hook, Mapping) and 'type' in hook:
             yield from _check_component(f'custom_hooks[{index}]', hook,
                                         HOOKS, scope)
-    for section in ('val_evaluator', 'test_evaluator'):
-        evaluator = cfg.get(section)
-        if isinstance(evaluator, Mapping) and 'metrics' in evaluator:
-            evaluator = evaluator['metrics']  # an Evaluator dict
-            section += '.metrics'
-        metrics = _as_list(evaluator)
-        for index, metric in enumerate(metrics):
-            if isinstance(metric, Mapping) and 'type' in metric:
-                where = (f'{section}[{index}]' if isinstance(
-                    evaluator, (list, tuple)) else section)
-                yield from _check_component(where, metric, METRICS, scope)
+    for where, metric in _metric_dicts(cfg):
+        if 'type' in metric:
+            yield from _check_component(where, metric, METRICS, scope)
     yield from _check_schedulers(cfg.get('param_scheduler'), scope)
     for section in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(section)
@@ -383,29 +375,35 @@ def _check_topk(cfg: Config) -> Iterator[Tuple[str, str]]:
     if len(set(found.values())) != 1:
         return  # no head, or heads of different sizes
     where, num_classes = next(iter(found.items()))
+    for path, metric in _metric_dicts(cfg):
+        topk = metric.get('topk')
+        topk = (topk, ) if isinstance(topk, int) else topk
+        if not isinstance(topk, (list, tuple)):
+            continue
+        too_large = [k for k in topk if isinstance(k, int) and
+                     k > num_classes]
+        if too_large:
+            valid_topk = tuple(
+                k for k in topk if k not in too_large) or (1, )
+            yield (f'{path}.topk',
+                   f'top-{too_large[0]} accuracy needs at least '
+                   f'{too_large[0]} classes, but {where} is {num_classes}, '
+                   f'so it would be 1.0 for any model; use topk={valid_topk}')
+
+
+def _metric_dicts(cfg: Config) -> Iterator[Tuple[str, Mapping[str, Any]]]:
+    """Yield the path and dict of each metric of the val and test
+    evaluators, given as one metric, a list, or an Evaluator dict with
+    ``metrics``."""
     for section in ('val_evaluator', 'test_evaluator'):
         evaluator = cfg.get(section)
         if isinstance(evaluator, Mapping) and 'metrics' in evaluator:
             evaluator = evaluator['metrics']
             section += '.metrics'
-        metrics = _as_list(evaluator)
-        for index, metric in enumerate(metrics):
-            topk = metric.get('topk') if isinstance(metric, Mapping) else None
-            topk = (topk, ) if isinstance(topk, int) else topk
-            if not isinstance(topk, (list, tuple)):
-                continue
-            too_large = [k for k in topk if isinstance(k, int) and
-                         k > num_classes]
-            if too_large:
-                path = (f'{section}[{index}]' if isinstance(
-                    evaluator, (list, tuple)) else section)
-                valid_topk = tuple(
-                    k for k in topk if k not in too_large) or (1, )
-                yield (f'{path}.topk',
-                       f'top-{too_large[0]} accuracy needs at least '
-                       f'{too_large[0]} classes, but {where} is '
-                       f'{num_classes}, so it would be 1.0 for any model; '
-                       f'use topk={valid_topk}')
+        for index, metric in enumerate(_as_list(evaluator)):
+            if isinstance(metric, Mapping):
+                yield (f'{section}[{index}]' if isinstance(
+                    evaluator, (list, tuple)) else section), metric
 
 
 def _resolves(kind: Any, registry: Any, scope: Optional[str]) -> bool:
