@@ -202,12 +202,12 @@ def _configure_logging(level: str) -> None:
 
 
 def _plugin_packages() -> List[str]:
-    """Return the top-level packages of the ``vidft.plugins`` entry points,
-    whose modules log under their own names (``vidft_vsr.inference``)."""
-    from importlib.metadata import entry_points
+    """Return the top-level packages of the installed plugins, whose
+    modules log under their own names (``vidft_vsr.inference``)."""
+    from ..plugins import discover
 
-    packages = {entry.value.split(':')[0].split('.')[0]
-                for entry in entry_points(group='vidft.plugins')}
+    packages = {info.module.split(':')[0].split('.')[0]
+                for info in discover().values()}
     return sorted(packages - {'vidft'})
 
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable, List, Optional, Tuple, Union
 from mmengine.config import Config
 
 from ..data.check import (ANNOTATION_FORMATS, PROBLEMS, VideoCheck,
-                          check_videos, is_class_tree, load_video_source,
+                          check_videos, in_class_folders, load_video_source,
                           write_clean_annotation)
 
 logger = logging.getLogger(__name__)
@@ -105,13 +105,6 @@ def _check(args: argparse.Namespace) -> int:
             data_prefix = dataset_video_folder(cfg, args.source)
     if min_frames < 1:
         raise ValueError(f'expected --min-frames >= 1, got {min_frames}')
-    if (args.write_clean and osp.isdir(args.source)
-            and is_class_tree(args.source)
-            and not args.write_clean.lower().endswith('.csv')):
-        raise ValueError(
-            f'{args.source} is a folder of class folders, which --write-clean '
-            'writes as a CSV of path and class name; name the file .csv, '
-            f'e.g. --write-clean {osp.splitext(args.write_clean)[0]}.csv')
 
     fmt, samples = load_video_source(args.source, args.format,
                                      data_prefix or '')
@@ -120,6 +113,13 @@ def _check(args: argparse.Namespace) -> int:
         raise ValueError(f'{args.source} lists no videos, so there is '
                          'nothing to check; point it at a non-empty '
                          'annotation file or folder')
+    if (args.write_clean and fmt == 'folder'
+            and in_class_folders(paths, args.source)
+            and not args.write_clean.lower().endswith('.csv')):
+        raise ValueError(
+            f'{args.source} is a folder of class folders, which --write-clean '
+            'writes as a CSV of path and class name; name the file .csv, '
+            f'e.g. --write-clean {osp.splitext(args.write_clean)[0]}.csv')
     results = check_videos(
         paths, workers=args.workers, min_frames=min_frames,
         channels=args.channels, backend=backend, timeout=args.timeout,

@@ -255,10 +255,10 @@ def _run_pool(pool: 'multiprocessing.pool.Pool', paths: Sequence[str],
     return []
 
 
-def is_class_tree(folder: str) -> bool:
-    """Return whether every video under ``folder`` lies in a subfolder, the
-    layout of ``ann_format='folder'`` (one folder per class)."""
-    paths = list_folder_videos(folder)
+def in_class_folders(paths: Sequence[str], folder: str) -> bool:
+    """Return whether ``paths`` is not empty and each path lies in a
+    subfolder of ``folder``, the layout of ``ann_format='folder'`` (one
+    folder per class)."""
     return bool(paths) and all(
         osp.dirname(osp.relpath(path, folder)) for path in paths)
 
@@ -326,16 +326,16 @@ def write_clean_annotation(source: str, fmt: str, keep: Sequence[bool],
     a list of the kept file paths, one per line, without labels.
     """
     if fmt == 'folder':
-        paths = [path for path, kept in zip(list_folder_videos(source), keep)
-                 if kept]
-        parts = [osp.relpath(path, source).split(os.sep) for path in paths]
-        if is_class_tree(source):
+        found = list_folder_videos(source)
+        paths = [path for path, kept in zip(found, keep) if kept]
+        if in_class_folders(found, source):
             os.makedirs(osp.dirname(osp.abspath(target)), exist_ok=True)
             with open(target, 'w', encoding='utf-8', newline='') as file:
                 writer = csv.writer(file)
                 writer.writerow(['path', 'label'])
-                writer.writerows([path, part[0]]
-                                 for path, part in zip(paths, parts))
+                writer.writerows(
+                    [path, osp.relpath(path, source).split(os.sep)[0]]
+                    for path in paths)
             return len(paths)
         _write_text(target, ''.join(f'{path}\n' for path in paths))
         return len(paths)
