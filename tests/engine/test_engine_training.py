@@ -259,12 +259,16 @@ def _scalar_records(runner) -> List[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_bad_sample_epochs_count_from_one(tmp_path: Path) -> None:
-    runner, logs = _bad_sample_run(tmp_path, type='EpochBasedTrainLoop',
-                                   max_epochs=2, val_interval=1)
+def _bad_sample_reports(tmp_path: Path, **train_cfg) -> List[str]:
+    runner, logs = _bad_sample_run(tmp_path, **train_cfg)
     runner.train()
+    return [m for m in logs.messages if 'sample loads failed' in m]
 
-    reports = [m for m in logs.messages if 'sample loads failed' in m]
+
+def test_bad_sample_epochs_count_from_one(tmp_path: Path) -> None:
+    reports = _bad_sample_reports(tmp_path, type='EpochBasedTrainLoop',
+                                  max_epochs=2, val_interval=1)
+
     assert [m.split(':')[0] for m in reports] == [
         'train epoch 1', 'val epoch 1', 'train epoch 2', 'val epoch 2']
     assert reports[0].startswith('train epoch 1: 7 sample loads failed')
@@ -291,12 +295,10 @@ def test_bad_sample_scalar_is_current_epoch(tmp_path: Path) -> None:
 
 
 def test_bad_sample_iterations_are_named(tmp_path: Path) -> None:
-    runner, logs = _bad_sample_run(tmp_path, type='IterBasedTrainLoop',
-                                   max_iters=8, val_interval=4)
-    runner.train()
+    reports = _bad_sample_reports(tmp_path, type='IterBasedTrainLoop',
+                                  max_iters=8, val_interval=4)
 
     # An iteration-based loop runs one epoch, reported when training ends.
-    reports = [m for m in logs.messages if 'sample loads failed' in m]
     assert [m.split(':')[0] for m in reports] == [
         'val at iteration 4', 'val at iteration 8', 'train up to iteration 8']
     assert reports[2].startswith(
