@@ -100,7 +100,7 @@ def _check(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
         min_frames, config_backend = sampler_needs(cfg)
         backend = args.backend or config_backend
-        # A folder of class folders lists its own paths, so no prefix.
+        # A folder source lists whole paths, so no prefix is joined to them.
         if data_prefix is None and not osp.isdir(args.source):
             data_prefix = dataset_video_folder(cfg, args.source)
     if min_frames < 1:
