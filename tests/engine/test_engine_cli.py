@@ -237,6 +237,16 @@ def test_plugin_logs_reach_stderr(capsys):
         capsys.readouterr().err
 
 
+def test_sigterm_escapes_broad_except():
+    from vidft.cli.infer import _Terminated
+
+    with pytest.raises(_Terminated):
+        try:
+            raise _Terminated()
+        except Exception:  # noqa: BLE001 as a logging handler does
+            pass
+
+
 def test_infer_sigterm_leaves_no_partial_video(tmp_path):
     import signal
     import subprocess

@@ -170,8 +170,12 @@ def check_arguments(args: argparse.Namespace) -> Optional[str]:
     return None
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived while the command ran."""
+class _Terminated(BaseException):
+    """SIGTERM arrived while the command ran.
+
+    A BaseException, as KeyboardInterrupt is, so that no ``except Exception``
+    on the way up (a logging handler, a decode fallback) swallows it.
+    """
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
